@@ -1,0 +1,1 @@
+"""Crumbless collector: beacons in, aggregate counters out, no IP ever kept."""

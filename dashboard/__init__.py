@@ -1,0 +1,1 @@
+"""Crumbless dashboard: the read side."""

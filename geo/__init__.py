@@ -1,0 +1,1 @@
+"""IP to country: MaxMind-format databases, trusted CDN headers, and the database download."""
