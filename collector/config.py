@@ -31,6 +31,7 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_HOST", "127.0.0.1", "Address `crumbless serve` listens on."),
     Option("CRUMBLESS_PORT", "8000", "Port `crumbless serve` listens on."),
+    Option("CRUMBLESS_PUBLIC_URL", "", "URL at which browsers reach this server, used in tracking snippets; empty means `http://<host>:<port>`."),
     Option("CRUMBLESS_DATA_DIR", "data", "Directory for the database and the country database."),
     Option("CRUMBLESS_DATABASE", "", "SQLite database file; empty means `<data dir>/crumbless.db`."),
     Option("CRUMBLESS_GEO_DB", "", "MaxMind-format country database; empty means `<data dir>/dbip-country.mmdb`."),
@@ -52,6 +53,7 @@ _DEFAULTS = {o.name: o.default for o in OPTIONS}
 class Settings:
     host: str
     port: int
+    public_url: str
     data_dir: Path
     database: Path
     geo_db: Path
@@ -123,9 +125,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"unknown setting {unknown[0]} (see the configuration table in README.md)")
     get: Callable[[str], str] = lambda name: env.get(name, _DEFAULTS[name])
     data_dir = Path(get("CRUMBLESS_DATA_DIR") or "data")
+    host = get("CRUMBLESS_HOST")
+    port = _int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0)
     return Settings(
-        host=get("CRUMBLESS_HOST"),
-        port=_int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0),
+        host=host,
+        port=port,
+        public_url=(get("CRUMBLESS_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         data_dir=data_dir,
         database=Path(get("CRUMBLESS_DATABASE") or data_dir / "crumbless.db"),
         geo_db=Path(get("CRUMBLESS_GEO_DB") or data_dir / "dbip-country.mmdb"),

@@ -1,0 +1,48 @@
+"""An access log that cannot leak a visitor: method, path, status and duration — no address.
+
+Uvicorn's own access log prints the client address of every request, so Crumbless turns it off
+and installs this ASGI middleware instead. The query string is left out as well, since pages
+put all sorts of things there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("crumbless.access")
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: list[int] = [500]
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            log.info(
+                "%s %s %d %.1fms",
+                scope.get("method", "-"),
+                _printable(scope.get("path", "")),
+                status[0],
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def _printable(path: Any) -> str:
+    return "".join(c if c.isprintable() else "?" for c in str(path)[:200])

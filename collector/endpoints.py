@@ -1,0 +1,92 @@
+"""The HTTP face of the ingest pipeline: ``/api/send`` (Umami) and ``/api/event`` (Plausible).
+
+This layer only reads a bounded body, checks its content type and turns outcomes into answers;
+all decisions are the pipeline's. Beacons are sent without credentials from any origin, so CORS
+is open; ``text/plain`` bodies let browsers skip the preflight entirely.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from starlette.requests import ClientDisconnect, Request as HTTPRequest
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from collector.beacons import BadBeacon
+from collector.ingest import Collector, Outcome, Request
+
+log = logging.getLogger("crumbless.ingest")
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, x-umami-cache",
+    "Access-Control-Max-Age": "86400",
+}
+ACCEPTED_TYPES = ("", "application/json", "text/plain")
+
+
+async def read_body(request: HTTPRequest, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_content_type(request: HTTPRequest) -> None:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in ACCEPTED_TYPES:
+        raise BadBeacon("content-type", "must be application/json or text/plain", status=415)
+
+
+def error(exc: BadBeacon) -> Response:
+    return JSONResponse({"error": exc.message, "field": exc.field}, status_code=exc.status, headers=CORS)
+
+
+def answer(format: str, outcome: Outcome) -> Response:
+    headers = dict(CORS)
+    if outcome.dropped:
+        headers["X-Crumbless-Dropped"] = outcome.dropped
+    if format == "umami":
+        return JSONResponse({"ok": True}, headers=headers)
+    return PlainTextResponse("ok", status_code=202, headers=headers)
+
+
+async def collect(request: HTTPRequest, format: str) -> Response:
+    collector: Collector = request.app.state.collector
+    try:
+        check_content_type(request)
+        body = await read_body(request, collector.settings.max_body)
+        client = request.scope.get("client")
+        peer = client[0] if client else ""
+        outcome = await collector.ingest(Request(format, body, request.headers, peer))
+    except BadBeacon as exc:
+        return error(exc)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    except Exception as exc:
+        # Only the exception's type and where it happened: its message could quote request data.
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        log.error("internal error while ingesting: %s at %s:%s", type(exc).__name__, where.filename, where.lineno)
+        return JSONResponse({"error": "internal error"}, status_code=500, headers=CORS)
+    return answer(format, outcome)
+
+
+async def umami_send(request: HTTPRequest) -> Response:
+    return await collect(request, "umami")
+
+
+async def plausible_event(request: HTTPRequest) -> Response:
+    return await collect(request, "plausible")
+
+
+async def preflight(request: HTTPRequest) -> Response:
+    return Response(status_code=204, headers=CORS)

@@ -1,0 +1,72 @@
+"""The background chores that follow the clock: closing site-days, reloading sites and countries.
+
+When a site's local day is over, its salt is erased from the store (so that day's hashes can
+never be recomputed) and its visitor records and cardinality sets are dropped from memory. This
+runs at start too, so a server that was down over midnight erases the old salt before counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from collector.aggregator import Aggregator
+from collector.identity import Salts
+from collector.localtime import today
+from collector.sites import SiteRegistry
+from collector.store import StoreError
+from collector.visitors import VisitorState
+from geo.lookup import CountryLookup
+
+log = logging.getLogger("crumbless.housekeeping")
+
+INTERVAL_S = 15.0
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        sites: SiteRegistry,
+        salts: Salts,
+        visitors: VisitorState,
+        aggregator: Aggregator,
+        geo: CountryLookup,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sites = sites
+        self.salts = salts
+        self.visitors = visitors
+        self.aggregator = aggregator
+        self.geo = geo
+        self.clock = clock
+        self._open_day: dict[int, int] = {}
+
+    async def close_days(self) -> int:
+        """Close every site-day that is over; returns how many sites moved to a new day."""
+        now = self.clock()
+        moved = 0
+        for site in self.sites.all():
+            day = today(site.tz, now)
+            if self._open_day.get(site.id) == day:
+                continue
+            await self.salts.erase_before(site.id, day)
+            await self.visitors.drop_days(site.id, day)
+            self.aggregator.forget_day(site.id, day - 1)
+            self._open_day[site.id] = day
+            moved += 1
+        return moved
+
+    async def tick(self) -> None:
+        for chore in (self.sites.refresh, self.salts.persist_pending, self.close_days):
+            try:
+                await chore()
+            except (StoreError, OSError) as exc:
+                log.warning("%s failed, will retry: %s", chore.__name__, exc)
+        self.geo.reload_if_changed()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(INTERVAL_S)
+            await self.tick()

@@ -1,0 +1,195 @@
+"""The ingest pipeline, top to bottom, as in docs/architecture.md:
+
+    parse → resolve site → client IP → filters → enrich → count
+
+Each step is one function taking and returning plain data. The IP address and the User-Agent
+string exist only inside ``ingest()``'s frame and are handed to ``enrich`` alone; what leaves
+``enrich`` is a ``Hit``, which has no field that could hold either.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from collector.aggregator import PAGEVIEWS, Aggregator
+from collector.beacons import PARSERS, BadBeacon, language_tag
+from collector.clientip import client_ip
+from collector.config import Settings
+from collector.counting import count
+from collector.hits import Beacon, Hit
+from collector.identity import Salts, visitor_hash
+from collector.localtime import local_day_hour
+from collector.referrers import source_name
+from collector.sites import Site, SiteRegistry
+from collector.urls import PageUrl, parse_page_url
+from collector.useragents import Agent, describe, request_bot_signal
+from collector.visitors import VisitorState
+from geo.headers import country_from_headers
+from geo.lookup import CountryLookup
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the HTTP layer hands the pipeline: nothing of Starlette's, so tests can call it directly."""
+
+    format: str                     # "umami" or "plausible"
+    body: bytes
+    headers: Mapping[str, str]      # case-insensitive (Starlette ``Headers``) or lower-case keys
+    peer: str                       # socket peer address
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    counted: bool
+    dropped: str = ""               # why a valid beacon was not counted
+
+
+IGNORED = Outcome(False, "ignored")
+
+
+class Collector:
+    """The services the pipeline's steps need, held together for one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sites: SiteRegistry,
+        geo: CountryLookup,
+        salts: Salts,
+        visitors: VisitorState,
+        aggregator: Aggregator,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.sites = sites
+        self.geo = geo
+        self.salts = salts
+        self.visitors = visitors
+        self.aggregator = aggregator
+        self.clock = clock
+
+    async def ingest(self, request: Request) -> Outcome:
+        now = self.clock()
+        beacon = parse(request)
+        if beacon is None:
+            return IGNORED
+        site = await resolve_site(beacon, self.sites)
+        page = page_of(beacon, site)
+        if page is None:
+            return self.drop(site, now, "hostname")
+        ip, via_proxy = client_ip(request.peer, request.headers, self.settings.trusted_proxies)
+        user_agent = request.headers.get("user-agent", "")
+        agent = describe(user_agent)
+        bot = filter_bots(agent, request.headers)
+        if bot:
+            return self.drop(site, now, f"bot:{bot}")
+        hit = await self.enrich(beacon, site, page, now, ip, via_proxy, user_agent, agent, request.headers)
+        del ip, user_agent  # ── the IP address and the User-Agent string end here ──
+        return await self.count(hit)
+
+    async def enrich(
+        self,
+        beacon: Beacon,
+        site: Site,
+        page: PageUrl,
+        now: float,
+        ip: str,
+        via_proxy: bool,
+        user_agent: str,
+        agent: Agent,
+        headers: Mapping[str, str],
+    ) -> Hit:
+        day, hour = local_day_hour(now, site.tz)
+        salt = await self.salts.salt(site.id, day)
+        return Hit(
+            site=site.id,
+            day=day,
+            hour=hour,
+            ts=int(now),
+            kind=beacon.kind,
+            visitor=visitor_hash(salt, site.id, ip, user_agent),
+            path=page.path,
+            source=source_name(page.utm_source, page.ref, beacon.referrer, site.owns_host),
+            utm_source=page.utm_source,
+            utm_medium=page.utm_medium,
+            utm_campaign=page.utm_campaign,
+            country=(via_proxy and country_from_headers(headers)) or self.geo.country(ip),
+            browser=agent.browser,
+            os=agent.os,
+            device=agent.device,
+            screen=screen_class(beacon.screen_width),
+            language=beacon.language or accept_language(headers),
+            event=beacon.event_name,
+            props=beacon.props,
+            interactive=beacon.interactive,
+            engaged_ms=beacon.engaged_ms,
+            scroll=beacon.scroll,
+        )
+
+    async def count(self, hit: Hit) -> Outcome:
+        record = count(hit, await self.visitors.get(hit.visitor), self.aggregator)
+        if record is None:
+            return Outcome(False, "no-visit")
+        await self.visitors.put(hit.visitor, record)
+        return Outcome(True)
+
+    def drop(self, site: Site, now: float, reason: str) -> Outcome:
+        """Dropped beacons are counted per site, day and reason, and nothing else about them is kept."""
+        day, _ = local_day_hour(now, site.tz)
+        self.aggregator.add(site.id, day, "dropped", reason, PAGEVIEWS, 1)
+        return Outcome(False, reason)
+
+
+def parse(request: Request) -> Beacon | None:
+    parser = PARSERS.get(request.format)
+    if parser is None:
+        raise BadBeacon("format", "is not a known beacon format")
+    return parser(request.body)
+
+
+async def resolve_site(beacon: Beacon, sites: SiteRegistry) -> Site:
+    if beacon.website_id:
+        site = await sites.by_website_id(beacon.website_id)
+        if site is None:
+            raise BadBeacon("website", "is not a site known to this Crumbless")
+        return site
+    for domain in beacon.domain.split(",")[:10]:
+        site = await sites.by_domain(domain.strip())
+        if site is not None:
+            return site
+    raise BadBeacon("domain", "is not a site known to this Crumbless")
+
+
+def page_of(beacon: Beacon, site: Site) -> PageUrl | None:
+    """The page's URL, or None when it was sent from a host that is not the site's."""
+    page = parse_page_url(beacon.url, hash_mode=beacon.hash_mode)
+    if page is None:
+        raise BadBeacon("url", "is not an http(s) URL or a path")
+    hostname = page.hostname or beacon.hostname
+    if not hostname or not site.owns_host(hostname.lower()):
+        return None
+    return page
+
+
+def filter_bots(agent: Agent, headers: Mapping[str, str]) -> str | None:
+    return agent.bot or request_bot_signal(headers)
+
+
+SCREEN_CLASSES = ((576, "mobile"), (992, "tablet"), (1440, "laptop"))
+
+
+def screen_class(width: int | None) -> str:
+    if width is None:
+        return ""
+    for limit, name in SCREEN_CLASSES:
+        if width < limit:
+            return name
+    return "desktop"
+
+
+def accept_language(headers: Mapping[str, str]) -> str:
+    """The browser's first preferred language, for beacon formats that do not send one."""
+    first = headers.get("accept-language", "")[:200].split(",", 1)[0]
+    return language_tag(first.split(";", 1)[0])

@@ -1,0 +1,53 @@
+"""Server time → a site's local day and hour, as small integers.
+
+Days and hours are stored as integers (days since 1970-01-01, and ``day * 24 + hour``) rather than
+text: they are part of every aggregate row's key, so each byte saved is saved on every row, and
+integer ranges make the read side's range queries trivial. The day is the site's *local* day,
+which is what its owner means by "today" and what the daily salt follows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_number(d: date) -> int:
+    return d.toordinal() - EPOCH_ORDINAL
+
+
+def date_of(day: int) -> date:
+    return date.fromordinal(day + EPOCH_ORDINAL)
+
+
+def local_day_hour(ts: float, tz: ZoneInfo) -> tuple[int, int]:
+    """The site-local day number and hour number of a UTC timestamp.
+
+    A DST change merely makes a local day 23 or 25 hours long; both repeated 01:00 hours of a
+    fall-back night land in the same hour bucket, which is what a person reading an hourly chart
+    in local time expects.
+    """
+    local = datetime.fromtimestamp(ts, tz)
+    day = day_number(local.date())
+    return day, day * 24 + local.hour
+
+
+def today(tz: ZoneInfo, now: float) -> int:
+    return local_day_hour(now, tz)[0]
+
+
+def hour_label(hour: int) -> str:
+    return f"{date_of(hour // 24).isoformat()}T{hour % 24:02d}"
+
+
+def day_range(start: date, end: date) -> range:
+    """Inclusive range of day numbers, for the read side."""
+    return range(day_number(start), day_number(end) + 1)
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The period of equal length just before [start, end], for change figures."""
+    length = (end - start).days + 1
+    return start - timedelta(days=length), start - timedelta(days=1)

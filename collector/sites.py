@@ -1,0 +1,95 @@
+"""The sites Crumbless counts for, and the in-memory registry the ingest path resolves them from.
+
+The registry is a pair of dicts refreshed from the store, so resolving a beacon's site is a
+dictionary lookup; a miss triggers a refresh at most every few seconds, so a site added with
+``crumbless site add`` while the server runs starts counting promptly without letting hostile
+traffic with random ids turn into a database query per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable
+from zoneinfo import ZoneInfo, available_timezones
+
+from collector.urls import hostname_allowed, normalize_hostname
+
+REFRESH_AFTER_MISS_S = 2.0
+
+log = logging.getLogger("crumbless.sites")
+
+
+@dataclass(frozen=True)
+class Site:
+    id: int                  # internal key used in every aggregate row
+    website_id: str          # public id (a UUID), what Umami-style beacons carry
+    domain: str
+    name: str
+    timezone: str
+    extra_domains: tuple[str, ...] = ()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+    def owns_host(self, hostname: str) -> bool:
+        return hostname_allowed(hostname, self.domain, self.extra_domains)
+
+
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def _zone(name: str) -> ZoneInfo:
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = ZoneInfo(name)
+    return zone
+
+
+def valid_timezone(name: str) -> bool:
+    return name in available_timezones()
+
+
+class SiteRegistry:
+    def __init__(self, load: Callable[[], Awaitable[Iterable[Site]]]) -> None:
+        self._load = load
+        self._by_website_id: dict[str, Site] = {}
+        self._by_domain: dict[str, Site] = {}
+        self._refreshed_at = 0.0
+
+    async def refresh(self) -> None:
+        sites = list(await self._load())
+        self._by_website_id = {s.website_id: s for s in sites}
+        self._by_domain = {normalize_hostname(s.domain): s for s in sites}
+        self._refreshed_at = time.monotonic()
+
+    def all(self) -> list[Site]:
+        return list(self._by_website_id.values())
+
+    async def by_website_id(self, website_id: str) -> Site | None:
+        return await self._find(self._by_website_id_now, website_id.lower())
+
+    async def by_domain(self, domain: str) -> Site | None:
+        return await self._find(self._by_domain_now, normalize_hostname(domain))
+
+    def _by_website_id_now(self, key: str) -> Site | None:
+        return self._by_website_id.get(key)
+
+    def _by_domain_now(self, key: str) -> Site | None:
+        site = self._by_domain.get(key)
+        if site is None and key.startswith("www."):
+            site = self._by_domain.get(key[4:])
+        return site
+
+    async def _find(self, lookup: Callable[[str], Site | None], key: str) -> Site | None:
+        site = lookup(key)
+        if site is None and time.monotonic() - self._refreshed_at > REFRESH_AFTER_MISS_S:
+            try:
+                await self.refresh()
+            except Exception as exc:  # the store's fault, not the beacon's: answer from what we know
+                self._refreshed_at = time.monotonic()
+                log.warning("could not reload sites: %s", type(exc).__name__)
+            site = lookup(key)
+        return site

@@ -1,0 +1,61 @@
+"""Versioned schema migrations, applied in order at start.
+
+Each entry is (version, SQL). Append; never edit a released entry. The schema holds only
+aggregate rows: no table has a column for an IP address, a User-Agent string, a visitor hash,
+or the time of an individual hit (``crumbless audit`` checks the live schema against this).
+"""
+
+from __future__ import annotations
+
+from collector.aggregator import COLUMNS, HOURLY_COLUMNS
+
+
+def _counter_columns(names: tuple[str, ...]) -> str:
+    return ",\n    ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in names)
+
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        f"""
+CREATE TABLE sites (
+    id INTEGER PRIMARY KEY,
+    website_id TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    extra_domains TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE salts (
+    site INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    salt BLOB NOT NULL,
+    PRIMARY KEY (site, day)
+) WITHOUT ROWID;
+CREATE TABLE daily (
+    site INTEGER NOT NULL,
+    dim TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    {_counter_columns(COLUMNS)},
+    PRIMARY KEY (site, dim, day, value)
+) WITHOUT ROWID;
+CREATE TABLE hourly (
+    site INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    {_counter_columns(HOURLY_COLUMNS)},
+    PRIMARY KEY (site, hour)
+) WITHOUT ROWID;
+""",
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]

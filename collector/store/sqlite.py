@@ -1,0 +1,235 @@
+"""The embedded store: one SQLite file in WAL mode, via aiosqlite.
+
+``secure_delete`` is on for every connection so that deleted salts are overwritten, not merely
+unlinked from the b-tree; after erasing them a TRUNCATE checkpoint empties the WAL, which may
+still hold the old page images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from functools import wraps
+from typing import Any, Awaitable, Callable, Iterable, ParamSpec, Sequence, TypeVar
+
+import aiosqlite
+
+from collector.aggregator import COLUMNS, HOURLY_COLUMNS, Batch
+from collector.sites import Site
+from collector.store import Row, StoreError
+from collector.store.migrations import MIGRATIONS
+
+log = logging.getLogger("crumbless.store")
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    names = keys + columns
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+
+
+_DAILY_UPSERT = _upsert("daily", ("site", "day", "dim", "value"), COLUMNS)
+_HOURLY_UPSERT = _upsert("hourly", ("site", "hour"), HOURLY_COLUMNS)
+_SUMS = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COLUMNS)
+_HOURLY_SUMS = ", ".join(HOURLY_COLUMNS)
+_ORDER_BY = {"exit_page": "visits", "event": "events", "event_prop": "events", "dropped": "pageviews"}
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _faults_as_store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Callers handle one exception type whatever the database said; messages carry no hit data."""
+
+    @wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            raise StoreError(f"{method.__name__} failed: {exc}") from None
+
+    return wrapper
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _site(row: sqlite3.Row) -> Site:
+    extra = tuple(d for d in row["extra_domains"].split(",") if d)
+    return Site(row["id"], row["website_id"], row["domain"], row["name"], row["timezone"], extra)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            for pragma in _PRAGMAS:
+                await self._db.execute(pragma)
+            await self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = await (await db.execute("SELECT max(version) FROM schema_version")).fetchone()
+        current = row[0] or 0
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            log.info("database migrated to schema version %d", version)
+
+    async def _transaction(self, work: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in work:
+                await db.executemany(sql, rows)
+            await db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            raise
+
+    @_faults_as_store_errors
+    async def write_counts(self, batch: Batch) -> None:
+        daily = [(*key, *row) for key, row in batch.daily.items() if any(row)]
+        hourly = [(*key, *row) for key, row in batch.hourly.items() if any(row)]
+        await self._transaction(((_DAILY_UPSERT, daily), (_HOURLY_UPSERT, hourly)))
+
+    @_faults_as_store_errors
+    async def load_salt(self, site: int, day: int) -> bytes | None:
+        cursor = await self.db.execute("SELECT salt FROM salts WHERE site = ? AND day = ?", (site, day))
+        row = await cursor.fetchone()
+        return None if row is None else bytes(row[0])
+
+    @_faults_as_store_errors
+    async def save_salt(self, site: int, day: int, salt: bytes) -> bytes:
+        await self.db.execute("INSERT OR IGNORE INTO salts (site, day, salt) VALUES (?, ?, ?)", (site, day, salt))
+        stored = await self.load_salt(site, day)
+        if stored is None:
+            raise StoreError("salt was not stored")
+        return stored
+
+    @_faults_as_store_errors
+    async def erase_salts(self, site: int, before_day: int) -> int:
+        cursor = await self.db.execute("DELETE FROM salts WHERE site = ? AND day < ?", (site, before_day))
+        erased = cursor.rowcount
+        if erased:
+            await self._truncate_wal()
+        return erased
+
+    async def _truncate_wal(self) -> None:
+        """Checkpoint and empty the WAL, retrying while a reader holds an old snapshot."""
+        for attempt in range(50):
+            row = await (await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            await asyncio.sleep(0.1)
+        log.warning("could not empty the WAL after erasing a salt; it will be retried at the next erase")
+
+    @_faults_as_store_errors
+    async def sites(self) -> list[Site]:
+        cursor = await self.db.execute("SELECT * FROM sites ORDER BY id")
+        return [_site(row) for row in await cursor.fetchall()]
+
+    async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
+        try:
+            cursor = await self.db.execute(
+                "INSERT INTO sites (website_id, domain, name, timezone, extra_domains, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), domain, name, timezone, ",".join(extra_domains), _now()),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a site for {domain} already exists") from None
+        row = await (await self.db.execute("SELECT * FROM sites WHERE id = ?", (cursor.lastrowid,))).fetchone()
+        return _site(row)
+
+    async def add_user(self, name: str, password_hash: str, role: str) -> None:
+        try:
+            await self.db.execute(
+                "INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                (name, password_hash, role, _now()),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a user named {name} already exists") from None
+
+    @_faults_as_store_errors
+    async def user_count(self) -> int:
+        row = await (await self.db.execute("SELECT count(*) FROM users")).fetchone()
+        return int(row[0])
+
+    @_faults_as_store_errors
+    async def recent_values(self, since_day: int) -> list[tuple[int, int, str, str]]:
+        cursor = await self.db.execute("SELECT site, day, dim, value FROM daily WHERE day >= ? AND dim != 'total'", (since_day,))
+        return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
+
+    @_faults_as_store_errors
+    async def totals(self, site: int, first_day: int, last_day: int) -> Row:
+        cursor = await self.db.execute(
+            f"SELECT {_SUMS} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ?",
+            (site, first_day, last_day),
+        )
+        return dict(await cursor.fetchone())
+
+    @_faults_as_store_errors
+    async def top_values(self, site: int, dim: str, first_day: int, last_day: int, limit: int) -> list[tuple[str, Row]]:
+        order = _ORDER_BY.get(dim, "visitors")
+        cursor = await self.db.execute(
+            f"SELECT value, {_SUMS} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? "
+            f"GROUP BY value HAVING {order} > 0 ORDER BY {order} DESC, pageviews DESC, value LIMIT ?",
+            (site, dim, first_day, last_day, limit),
+        )
+        return [(row["value"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
+
+    @_faults_as_store_errors
+    async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
+        cursor = await self.db.execute(
+            f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
+            (site, first_hour, last_hour),
+        )
+        return [(row["hour"], {c: row[c] for c in HOURLY_COLUMNS}) for row in await cursor.fetchall()]
