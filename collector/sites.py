@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Awaitable, Callable, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
-from collector.urls import hostname_allowed, normalize_hostname
+from collector.urls import allowed_hosts, host_matches, normalize_hostname
 
 REFRESH_AFTER_MISS_S = 2.0
 
@@ -34,8 +35,12 @@ class Site:
     def tz(self) -> ZoneInfo:
         return _zone(self.timezone)
 
+    @cached_property
+    def hosts(self) -> tuple[str, ...]:
+        return allowed_hosts(self.domain, self.extra_domains)
+
     def owns_host(self, hostname: str) -> bool:
-        return hostname_allowed(hostname, self.domain, self.extra_domains)
+        return host_matches(hostname, self.hosts)
 
 
 _ZONES: dict[str, ZoneInfo] = {}

@@ -107,14 +107,19 @@ def hostname_allowed(hostname: str, domain: str, extra_domains: Iterable[str]) -
     A subdomain counts as the site (``blog.example.com`` for ``example.com``), a look-alike does
     not (``badexample.com``, ``example.com.evil.net``). ``www.`` is ignored on both sides.
     """
+    return host_matches(hostname, allowed_hosts(domain, extra_domains))
+
+
+def allowed_hosts(domain: str, extra_domains: Iterable[str]) -> tuple[str, ...]:
+    """A site's hosts, normalized once so that the per-beacon check is a few string compares."""
+    return tuple(h for h in (strip_www(normalize_hostname(d)) for d in (domain, *extra_domains)) if h)
+
+
+def host_matches(hostname: str, allowed: tuple[str, ...]) -> bool:
     host = strip_www(normalize_hostname(hostname))
     if not host:
         return False
-    for candidate in (domain, *extra_domains):
-        allowed = strip_www(normalize_hostname(candidate))
-        if allowed and (host == allowed or host.endswith("." + allowed)):
-            return True
-    return False
+    return any(host == a or host.endswith("." + a) for a in allowed)
 
 
 def parse_page_url(raw: str, *, hash_mode: bool = False) -> PageUrl | None:
