@@ -42,6 +42,7 @@ class Housekeeping:
         self.geo = geo
         self.clock = clock
         self._open_day: dict[int, int] = {}
+        self._evicted_seen = 0
 
     async def close_days(self) -> int:
         """Close every site-day that is over; returns how many sites moved to a new day."""
@@ -65,6 +66,18 @@ class Housekeeping:
             except (StoreError, OSError) as exc:
                 log.warning("%s failed, will retry: %s", chore.__name__, exc)
         self.geo.reload_if_changed()
+        self.report_evictions()
+
+    def report_evictions(self) -> None:
+        """Evicted visitors may be counted again today; the operator should know to raise the cap."""
+        evicted = self.visitors.evicted
+        if evicted > self._evicted_seen:
+            log.warning(
+                "%d visitors forgotten since the last check because CRUMBLESS_MAX_VISITORS was reached (%d in all)",
+                evicted - self._evicted_seen,
+                evicted,
+            )
+            self._evicted_seen = evicted
 
     async def run(self) -> None:
         while True:

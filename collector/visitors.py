@@ -32,6 +32,8 @@ class VisitorRecord:
 
 
 class VisitorState(Protocol):
+    evicted: int                # records forgotten to stay within the memory cap
+
     async def get(self, visitor: int) -> VisitorRecord | None: ...
 
     async def put(self, visitor: int, record: VisitorRecord) -> None: ...
