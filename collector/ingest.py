@@ -18,9 +18,10 @@ from collector.beacons import PARSERS, BadBeacon, language_tag
 from collector.clientip import client_ip
 from collector.config import Settings
 from collector.counting import count
-from collector.hits import Beacon, Hit
+from collector.hits import Beacon, Hit, Kind
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
+from collector.realtime import Realtime
 from collector.referrers import source_name
 from collector.sites import Site, SiteRegistry
 from collector.urls import PageUrl, parse_page_url
@@ -61,6 +62,7 @@ class Collector:
         visitors: VisitorState,
         aggregator: Aggregator,
         clock: Callable[[], float] = time.time,
+        realtime: Realtime | None = None,
     ) -> None:
         self.settings = settings
         self.sites = sites
@@ -69,6 +71,7 @@ class Collector:
         self.visitors = visitors
         self.aggregator = aggregator
         self.clock = clock
+        self.realtime = realtime or Realtime()
 
     async def ingest(self, request: Request) -> Outcome:
         now = self.clock()
@@ -133,6 +136,8 @@ class Collector:
         if record is None:
             return Outcome(False, "no-visit")
         await self.visitors.put(hit.visitor, record)
+        if hit.kind is Kind.PAGEVIEW:
+            self.realtime.pageview(hit.site, hit.ts)
         return Outcome(True)
 
     def drop(self, site: Site, now: float, reason: str) -> Outcome:

@@ -35,3 +35,17 @@ def test_closed_days_are_dropped_per_site_and_realtime_counts_recent() -> None:
         assert await state.get(2) is not None and await state.get(1) is None
 
     asyncio.run(scenario())
+
+
+def test_realtime_pageviews_per_minute_keep_half_an_hour() -> None:
+    from collector.realtime import Realtime
+
+    realtime = Realtime()
+    start = 1_000_000 * 60
+    for minute in range(40):
+        for _ in range(minute % 3):
+            realtime.pageview(1, start + minute * 60 + 5)
+    series = realtime.pageviews_per_minute(1, start + 39 * 60 + 30)
+    assert len(series) == 30
+    assert series == [m % 3 for m in range(10, 40)]
+    assert realtime.pageviews_per_minute(2, start) == [0] * 30
