@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from collector.aggregator import Aggregator
 from collector.store import Store, StoreError
@@ -29,6 +30,7 @@ class Flusher:
         batch = self.aggregator.drain()
         if not batch:
             return True
+        started = time.perf_counter()
         try:
             await self.store.write_counts(batch)
         except (StoreError, OSError) as exc:
@@ -36,6 +38,7 @@ class Flusher:
             self.failures += 1
             log.warning("flush failed, %d counter rows kept in memory for the next try: %s", len(batch), exc)
             return False
+        log.debug("flushed %d counter rows in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
         if self.failures:
             log.info("flush succeeded again after %d failed attempts", self.failures)
             self.failures = 0
