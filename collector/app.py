@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from starlette.applications import Starlette
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector import endpoints
+from collector import endpoints, tracker
 from collector.accesslog import AccessLog
 from collector.aggregator import Aggregator
 from collector.config import Settings
@@ -29,23 +28,15 @@ from collector.housekeeping import Housekeeping
 from collector.identity import Salts
 from collector.ingest import Collector
 from collector.localtime import day_number
+from collector.retention import Retention
 from collector.sites import SiteRegistry
 from collector.store.sqlite import SQLiteStore
 from collector.visitors import MemoryVisitorState
+from dashboard.context import Dashboard
+from dashboard.routes import routes as dashboard_routes
 from geo.lookup import CountryLookup
 
 log = logging.getLogger("crumbless")
-
-TRACKER = Path(__file__).resolve().parent.parent / "tracker.js"
-
-
-async def tracker_script(request: Request) -> Response:
-    try:
-        source = TRACKER.read_bytes()
-    except OSError:
-        return Response("tracker.js is missing from this installation\n", status_code=404)
-    return Response(source, media_type="application/javascript", headers={"Cache-Control": "public, max-age=3600"})
-
 
 async def healthz(request: Request) -> Response:
     """Liveness for load balancers; deliberately says nothing about traffic."""
@@ -73,7 +64,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> St
         await _seed_guard(store, aggregator, clock())
         collector = Collector(settings, sites, geo, salts, visitors, aggregator, clock)
         flusher = Flusher(aggregator, store, settings.flush_interval)
-        housekeeping = Housekeeping(sites, salts, visitors, aggregator, geo, clock)
+        retention = Retention(store, sites, settings.retention_days, clock)
+        housekeeping = Housekeeping(sites, salts, visitors, aggregator, geo, clock, retention=retention)
         await housekeeping.close_days()
         app.state.store, app.state.collector = store, collector
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
@@ -90,13 +82,19 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> St
             await store.close()
             geo.close()
 
+    script = tracker.load(settings.collect_path)  # minified and compressed once, here
     routes = [
         Route("/api/send", endpoints.umami_send, methods=["POST"]),
         Route("/api/send", endpoints.preflight, methods=["OPTIONS"]),
         Route("/api/event", endpoints.plausible_event, methods=["POST"]),
         Route("/api/event", endpoints.preflight, methods=["OPTIONS"]),
-        Route("/script.js", tracker_script, methods=["GET", "HEAD"]),
+        Route(settings.collect_path, endpoints.plausible_event, methods=["POST"]),  # tracker.js's beacons
+        Route(settings.collect_path, endpoints.preflight, methods=["OPTIONS"]),
+        Route(settings.script_path, script.serve if script else tracker.missing, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *dashboard_routes(),  # the dashboard and stats API, each route with its CSP and security headers
     ]
     middleware = [Middleware(AccessLog)] if settings.access_log else []
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.dashboard = Dashboard(settings, clock)
+    return app

@@ -8,11 +8,12 @@ visitors, because salts rotate daily (as in Plausible).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from collector.aggregator import COLUMNS
 from collector.counting import PROP_SEPARATOR
-from collector.localtime import day_number
+from collector.localtime import date_of, day_number, hour_label, previous_period
 from collector.sites import Site
 from collector.store import Row, Store
 
@@ -32,6 +33,21 @@ class Range:
     def days(self) -> tuple[int, int]:
         return day_number(self.first), day_number(self.last)
 
+    @property
+    def length(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def hourly(self) -> bool:
+        """Ranges of up to two days are charted by hour, longer ones by day (DESIGN §7)."""
+        return self.length <= HOURLY_MAX_DAYS
+
+    def previous(self) -> "Range":
+        return Range(*previous_period(self.first, self.last))
+
+
+HOURLY_MAX_DAYS = 2
+
 
 def metrics(row: Row) -> dict[str, float | int]:
     """The headline figures derived from summed counters."""
@@ -45,6 +61,17 @@ def metrics(row: Row) -> dict[str, float | int]:
         "visit_duration": round(row["duration_s"] / visits) if visits else 0,
         "events": row["events"],
     }
+
+
+def needs(dim: str) -> tuple[str, ...]:
+    """The stored columns ``_entry`` reads for ``dim``: the store sums only these (a year's query is mostly sums)."""
+    if dim == "exit_page":
+        return ("visitors", "visits")
+    if dim in ("event", "event_prop"):
+        return ("visitors", "events")
+    if dim == "page":
+        return ("visitors", "visits", "pageviews", "engaged_ms", "scroll_sum", "scroll_n")
+    return ("visitors", "visits", "pageviews", "bounces")
 
 
 def _entry(dim: str, value: str, row: Row) -> dict[str, Any]:
@@ -73,7 +100,7 @@ async def report(store: Store, site: Site, period: Range, limit: int = 10) -> di
     totals = metrics(await store.totals(site.id, first, last))
     top = {}
     for dim in DIMENSIONS:
-        rows = await store.top_values(site.id, dim, first, last, limit)
+        rows, _ = await store.breakdown(site.id, dim, first, last, limit, columns=needs(dim))
         top[dim] = [_entry(dim, value, row) for value, row in rows]
     dropped = {value: row["pageviews"] for value, row in await store.top_values(site.id, "dropped", first, last, 100)}
     return {
@@ -84,3 +111,65 @@ async def report(store: Store, site: Site, period: Range, limit: int = 10) -> di
         "top": top,
         "dropped": dropped,
     }
+
+
+# ── the dashboard's and the API's reads: same store calls, same derived figures ─────────────────
+
+def entry(dim: str, value: str, row: Row) -> dict[str, Any]:
+    """One row of a top list, exactly as ``report`` shows it."""
+    return _entry(dim, value, row)
+
+
+async def totals(store: Store, site: Site, period: Range) -> dict[str, float | int]:
+    return metrics(await store.totals(site.id, *period.days))
+
+
+def change(current: dict[str, float | int], previous: dict[str, float | int]) -> dict[str, float | None]:
+    """Change against the previous period: percent for counts and durations, points for the bounce rate.
+
+    ``None`` when there is nothing to compare with, so a page can say "new" rather than "+∞ %".
+    """
+    result: dict[str, float | None] = {}
+    for key, now in current.items():
+        before = previous[key]
+        if key == "bounce_rate":
+            result[key] = round(now - before, 1) if previous["visits"] else None
+        else:
+            result[key] = round(100 * (now - before) / before, 1) if before else None
+    return result
+
+
+async def breakdown(
+    store: Store, site: Site, dim: str, period: Range, limit: int = 10, page: int = 1, search: str = ""
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of one dimension's list (1-based ``page``) and the number of values matching ``search``."""
+    rows, matched = await store.breakdown(site.id, dim, *period.days, limit, (page - 1) * limit, search, needs(dim))
+    return [_entry(dim, value, row) for value, row in rows], matched
+
+
+_EMPTY: Row = dict.fromkeys(COLUMNS, 0)
+
+
+def _point(time: str, row: Row) -> dict[str, Any]:
+    figures = metrics({**_EMPTY, **row})
+    return {"time": time, **{k: figures[k] for k in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")}}
+
+
+async def timeseries(store: Store, site: Site, period: Range) -> dict[str, Any]:
+    """Visitors, visits and pageviews per local hour (≤ 2 days) or per local day, gaps filled with zeros.
+
+    Hourly visitors are visitors active in that hour (the ``hourly`` table); daily ones are the
+    day's distinct visitors (``daily`` dim 'total'), the same figure the cards add up.
+    """
+    first, last = period.days
+    if period.hourly:
+        stored = dict(await store.hourly(site.id, first * 24, last * 24 + 23))
+        points = [_point(hour_label(h) + ":00", stored.get(h, _EMPTY)) for h in range(first * 24, last * 24 + 24)]
+        return {"granularity": "hour", "points": points}
+    by_day = dict(await store.daily_totals(site.id, first, last))
+    points = [_point(date_of(d).isoformat(), by_day.get(d, _EMPTY)) for d in range(first, last + 1)]
+    return {"granularity": "day", "points": points}
+
+
+def sparkline_days(today: date, days: int = 30) -> Range:
+    return Range(today - timedelta(days=days - 1), today)

@@ -3,12 +3,17 @@
 Playwright is pointed at the system binary, so nothing is downloaded. Headless Chromium says
 "HeadlessChrome" in its User-Agent, which Crumbless rightly drops as automation; pages that
 should be counted get a context with an ordinary desktop Chrome User-Agent.
+
+While it is open, Playwright's sync API keeps an event loop running in the main thread, which
+makes any later ``asyncio.run`` fail; so a browser lives for one test module at most.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -23,13 +28,19 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator["object"]:
+@contextmanager
+def chromium(extra_args: Sequence[str] = (), **launch: Any) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=[*CHROMIUM_ARGS, *extra_args], **launch)
         try:
-            yield chromium
+            yield browser
         finally:
-            chromium.close()
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched

@@ -7,12 +7,38 @@ never live here: a store only adds up the numbers it is given.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from collector.aggregator import Batch
+from collector.aggregator import COLUMNS, Batch
 from collector.sites import Site
 
 Row = dict[str, int]
+
+
+@dataclass(frozen=True)
+class User:
+    """A dashboard account. ``session_epoch`` changes with the password, voiding older sessions."""
+
+    id: int
+    name: str
+    role: str               # 'admin' or 'viewer'
+    password_hash: str
+    session_epoch: int = 0
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A personal API token as listed in the dashboard; the token itself is never stored."""
+
+    id: int
+    user: int
+    name: str
+    created_at: str
 
 
 class StoreError(Exception):
@@ -38,6 +64,10 @@ class Store(Protocol):
         """Delete salts of days before ``before_day`` so that their bytes are gone from disk."""
         ...
 
+    async def delete_before(self, site: int, first_kept_day: int) -> int:
+        """Delete a site's daily and hourly rows of days before ``first_kept_day`` (retention); returns rows deleted."""
+        ...
+
     async def sites(self) -> list[Site]: ...
 
     async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site: ...
@@ -55,3 +85,61 @@ class Store(Protocol):
     async def top_values(self, site: int, dim: str, first_day: int, last_day: int, limit: int) -> list[tuple[str, Row]]: ...
 
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]: ...
+
+    # ── the dashboard's read side ──
+
+    async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
+        """Site totals per day (dim 'total'), oldest first; days without data are absent."""
+        ...
+
+    async def breakdown(
+        self, site: int, dim: str, first_day: int, last_day: int, limit: int, offset: int = 0, search: str = "",
+        columns: Sequence[str] = COLUMNS,
+    ) -> tuple[list[tuple[str, Row]], int]:
+        """One page of a dimension's values in top-list order, and how many values match in all.
+
+        Only ``columns`` need be summed; the others may come back as 0.
+        """
+        ...
+
+    async def has_data(self, site: int) -> bool: ...
+
+    # ── sites, users, grants, tokens, share links ──
+
+    async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site: ...
+
+    async def delete_site(self, site: int) -> None:
+        """Delete a site and every row about it (counters, salts, grants, share link)."""
+        ...
+
+    async def users(self) -> list[User]: ...
+
+    async def user_by_name(self, name: str) -> User | None: ...
+
+    async def user_by_id(self, user: int) -> User | None: ...
+
+    async def set_password(self, user: int, password_hash: str) -> None:
+        """Store a new hash and bump the session epoch, so every existing session ends."""
+        ...
+
+    async def set_role(self, user: int, role: str) -> None: ...
+
+    async def delete_user(self, user: int) -> None: ...
+
+    async def grants(self, user: int) -> set[int]: ...
+
+    async def set_grants(self, user: int, sites: Sequence[int]) -> None: ...
+
+    async def add_token(self, user: int, name: str, token_hash: str) -> ApiToken: ...
+
+    async def tokens(self, user: int) -> list[ApiToken]: ...
+
+    async def token_user(self, token_hash: str) -> User | None: ...
+
+    async def delete_token(self, user: int, token: int) -> bool: ...
+
+    async def share_token(self, site: int) -> str | None: ...
+
+    async def set_share_token(self, site: int, token: str | None) -> None: ...
+
+    async def site_by_share_token(self, token: str) -> int | None: ...

@@ -56,6 +56,32 @@ CREATE TABLE hourly (
 ) WITHOUT ROWID;
 """,
     ),
+    (
+        2,
+        # The dashboard: viewer grants, personal API tokens (only a SHA-256 of each is kept),
+        # share links, and a per-user session epoch that a password change bumps so that every
+        # older session cookie stops working.
+        """
+ALTER TABLE users ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE grants (
+    user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    site INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    PRIMARY KEY (user, site)
+) WITHOUT ROWID;
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE share_links (
+    site INTEGER PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE,
+    token TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

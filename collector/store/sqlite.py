@@ -20,7 +20,7 @@ import aiosqlite
 
 from collector.aggregator import COLUMNS, HOURLY_COLUMNS, Batch
 from collector.sites import Site
-from collector.store import Row, StoreError
+from collector.store import ApiToken, Row, StoreError, User
 from collector.store.migrations import MIGRATIONS
 
 log = logging.getLogger("crumbless.store")
@@ -69,6 +69,10 @@ def _faults_as_store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Aw
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(row["id"], row["name"], row["role"], row["password_hash"], row["session_epoch"])
 
 
 def _site(row: sqlite3.Row) -> Site:
@@ -164,6 +168,13 @@ class SQLiteStore:
             await self._truncate_wal()
         return erased
 
+    @_faults_as_store_errors
+    async def delete_before(self, site: int, first_kept_day: int) -> int:
+        """Two statements, not one transaction: each is idempotent, and retention simply runs again."""
+        daily = await self.db.execute("DELETE FROM daily WHERE site = ? AND day < ?", (site, first_kept_day))
+        hourly = await self.db.execute("DELETE FROM hourly WHERE site = ? AND hour < ?", (site, first_kept_day * 24))
+        return daily.rowcount + hourly.rowcount
+
     async def _truncate_wal(self) -> None:
         """Checkpoint and empty the WAL, retrying while a reader holds an old snapshot."""
         for attempt in range(50):
@@ -233,3 +244,157 @@ class SQLiteStore:
             (site, first_hour, last_hour),
         )
         return [(row["hour"], {c: row[c] for c in HOURLY_COLUMNS}) for row in await cursor.fetchall()]
+
+    # ── the dashboard's read side ──────────────────────────────────────────────────────────────
+
+    @_faults_as_store_errors
+    async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
+        cursor = await self.db.execute(
+            f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
+            (site, first_day, last_day),
+        )
+        return [(row["day"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
+
+    @_faults_as_store_errors
+    async def breakdown(
+        self, site: int, dim: str, first_day: int, last_day: int, limit: int, offset: int = 0, search: str = "",
+        columns: Sequence[str] = COLUMNS,
+    ) -> tuple[list[tuple[str, Row]], int]:
+        """One GROUP BY over the primary-key prefix (site, dim, day); the window count gives the total.
+
+        Only ``columns`` are summed (others come back as 0): over a year of a busy dimension the
+        sums are most of the query's cost, and most lists need three or four of the nine.
+        """
+        order = _ORDER_BY.get(dim, "visitors")
+        wanted = [c for c in COLUMNS if c in columns or c in (order, "pageviews")]
+        sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in wanted)
+        match, params = ("AND instr(lower(value), ?) > 0", (search.lower(),)) if search else ("", ())
+        where = f"FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? {match} GROUP BY value HAVING {order} > 0"
+        cursor = await self.db.execute(
+            f"SELECT value, {sums}, count(*) OVER () AS matched {where} "
+            f"ORDER BY {order} DESC, pageviews DESC, value LIMIT ? OFFSET ?",
+            (site, dim, first_day, last_day, *params, limit, offset),
+        )
+        rows = await cursor.fetchall()
+        if rows:
+            return [(row["value"], {c: row[c] if c in wanted else 0 for c in COLUMNS}) for row in rows], int(rows[0]["matched"])
+        if not offset:
+            return [], 0
+        count = await (await self.db.execute(f"SELECT count(*) FROM (SELECT value, {sums} {where})", (site, dim, first_day, last_day, *params))).fetchone()
+        return [], int(count[0])
+
+    @_faults_as_store_errors
+    async def has_data(self, site: int) -> bool:
+        cursor = await self.db.execute("SELECT 1 FROM daily WHERE site = ? AND dim = 'total' LIMIT 1", (site,))
+        return await cursor.fetchone() is not None
+
+    # ── sites, users, grants, tokens, share links ──────────────────────────────────────────────
+
+    async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
+        try:
+            await self.db.execute(
+                "UPDATE sites SET domain = ?, name = ?, timezone = ?, extra_domains = ? WHERE id = ?",
+                (domain, name, timezone, ",".join(extra_domains), site),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a site for {domain} already exists") from None
+        row = await (await self.db.execute("SELECT * FROM sites WHERE id = ?", (site,))).fetchone()
+        if row is None:
+            raise StoreError("no such site")
+        return _site(row)
+
+    @_faults_as_store_errors
+    async def delete_site(self, site: int) -> None:
+        """Idempotent, so a caller can repeat it after a last flush to catch counters still in flight."""
+        await self._transaction(
+            (f"DELETE FROM {table} WHERE {key} = ?", [(site,)])
+            for table, key in (("daily", "site"), ("hourly", "site"), ("salts", "site"), ("grants", "site"), ("share_links", "site"), ("sites", "id"))
+        )
+        await self._truncate_wal()  # the deleted salt's old page images must not outlive it in the WAL
+
+    @_faults_as_store_errors
+    async def users(self) -> list[User]:
+        cursor = await self.db.execute("SELECT * FROM users ORDER BY name")
+        return [_user(row) for row in await cursor.fetchall()]
+
+    @_faults_as_store_errors
+    async def user_by_name(self, name: str) -> User | None:
+        row = await (await self.db.execute("SELECT * FROM users WHERE name = ?", (name,))).fetchone()
+        return None if row is None else _user(row)
+
+    @_faults_as_store_errors
+    async def user_by_id(self, user: int) -> User | None:
+        row = await (await self.db.execute("SELECT * FROM users WHERE id = ?", (user,))).fetchone()
+        return None if row is None else _user(row)
+
+    @_faults_as_store_errors
+    async def set_password(self, user: int, password_hash: str) -> None:
+        await self.db.execute(
+            "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?", (password_hash, user)
+        )
+
+    @_faults_as_store_errors
+    async def set_role(self, user: int, role: str) -> None:
+        await self.db.execute("UPDATE users SET role = ? WHERE id = ?", (role, user))
+
+    @_faults_as_store_errors
+    async def delete_user(self, user: int) -> None:
+        await self.db.execute("DELETE FROM users WHERE id = ?", (user,))
+
+    @_faults_as_store_errors
+    async def grants(self, user: int) -> set[int]:
+        cursor = await self.db.execute("SELECT site FROM grants WHERE user = ?", (user,))
+        return {int(row[0]) for row in await cursor.fetchall()}
+
+    @_faults_as_store_errors
+    async def set_grants(self, user: int, sites: Sequence[int]) -> None:
+        await self._transaction(
+            (("DELETE FROM grants WHERE user = ?", [(user,)]), ("INSERT INTO grants (user, site) VALUES (?, ?)", [(user, s) for s in sites]))
+        )
+
+    @_faults_as_store_errors
+    async def add_token(self, user: int, name: str, token_hash: str) -> ApiToken:
+        created = _now()
+        cursor = await self.db.execute(
+            "INSERT INTO api_tokens (user, name, token_hash, created_at) VALUES (?, ?, ?, ?)", (user, name, token_hash, created)
+        )
+        return ApiToken(int(cursor.lastrowid or 0), user, name, created)
+
+    @_faults_as_store_errors
+    async def tokens(self, user: int) -> list[ApiToken]:
+        cursor = await self.db.execute("SELECT id, user, name, created_at FROM api_tokens WHERE user = ? ORDER BY id", (user,))
+        return [ApiToken(row["id"], row["user"], row["name"], row["created_at"]) for row in await cursor.fetchall()]
+
+    @_faults_as_store_errors
+    async def token_user(self, token_hash: str) -> User | None:
+        cursor = await self.db.execute(
+            "SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user WHERE token_hash = ?", (token_hash,)
+        )
+        row = await cursor.fetchone()
+        return None if row is None else _user(row)
+
+    @_faults_as_store_errors
+    async def delete_token(self, user: int, token: int) -> bool:
+        cursor = await self.db.execute("DELETE FROM api_tokens WHERE id = ? AND user = ?", (token, user))
+        return cursor.rowcount > 0
+
+    @_faults_as_store_errors
+    async def share_token(self, site: int) -> str | None:
+        row = await (await self.db.execute("SELECT token FROM share_links WHERE site = ?", (site,))).fetchone()
+        return None if row is None else str(row[0])
+
+    @_faults_as_store_errors
+    async def set_share_token(self, site: int, token: str | None) -> None:
+        if token is None:
+            await self.db.execute("DELETE FROM share_links WHERE site = ?", (site,))
+        else:
+            await self.db.execute(
+                "INSERT INTO share_links (site, token, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (site) DO UPDATE SET token = excluded.token, created_at = excluded.created_at",
+                (site, token, _now()),
+            )
+
+    @_faults_as_store_errors
+    async def site_by_share_token(self, token: str) -> int | None:
+        row = await (await self.db.execute("SELECT site FROM share_links WHERE token = ?", (token,))).fetchone()
+        return None if row is None else int(row[0])

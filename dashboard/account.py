@@ -1,0 +1,104 @@
+"""Logging in and out, and what every user manages for themselves: password and API tokens."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from collector.store import StoreError
+from dashboard import auth, csrf
+from dashboard.auth import Auth, page
+from dashboard.context import dashboard, store
+from dashboard.passwords import MIN_LENGTH, hash_password, verify_password
+from dashboard.templates import render
+from dashboard.tokens import new_api_token, token_hash
+
+
+def _login_page(request: Request, status: int = 200, message: str = "", name: str = "") -> Response:
+    return render(
+        request,
+        "login.html",
+        status=status,
+        message=message,
+        name=name,
+        next=auth.safe_next(request.query_params.get("next")),
+        login_token=csrf.login_token(dashboard(request).key),
+    )
+
+
+async def login_form(request: Request) -> Response:
+    if await auth.current(request) is not None:
+        return RedirectResponse(auth.safe_next(request.query_params.get("next")), status_code=303)
+    return _login_page(request)
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    ctx = dashboard(request)
+    if not csrf.same_origin(request, ctx.settings.public_url) or not csrf.login_token_valid(ctx.key, form.get(csrf.FIELD)):
+        return _login_page(request, 403, "The login form expired. Please try again.")
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    try:
+        user = await auth.check_password(request, name, password)
+    except auth.LoginLocked as exc:
+        response = _login_page(request, 429, f"Too many failed attempts for this account. Try again in {exc.retry_after // 60 + 1} minutes.", name)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if user is None:
+        return _login_page(request, 401, "Wrong user name or password.", name)
+    response = RedirectResponse(auth.safe_next(str(form.get("next", ""))), status_code=303)
+    auth.start_session(request, response, user)
+    return response
+
+
+@page()
+async def logout(request: Request, user: Auth) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    auth.end_session(request, response)
+    return response
+
+
+async def _account_page(request: Request, user: Auth, status: int = 200, **context: object) -> Response:
+    return render(request, "account.html", status=status, tokens=await store(request).tokens(user.user.id), min_length=MIN_LENGTH, **context)
+
+
+@page()
+async def account(request: Request, user: Auth) -> Response:
+    return await _account_page(request, user, saved=request.query_params.get("saved", ""))
+
+
+@page()
+async def change_password(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    current, new, again = (str(user.form.get(k, "")) for k in ("current", "new", "again"))
+    if not verify_password(user.user.password_hash, current):
+        return await _account_page(request, user, 400, password_error="The current password is not right.")
+    if len(new) < MIN_LENGTH:
+        return await _account_page(request, user, 400, password_error=f"The new password needs at least {MIN_LENGTH} characters.")
+    if new != again:
+        return await _account_page(request, user, 400, password_error="The two new passwords differ.")
+    await store(request).set_password(user.user.id, hash_password(new))
+    refreshed = await store(request).user_by_id(user.user.id)
+    response = RedirectResponse("/account?saved=password", status_code=303)
+    if refreshed is not None:
+        auth.start_session(request, response, refreshed)  # every other session has just ended
+    return response
+
+
+@page()
+async def create_token(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    name = str(user.form.get("name", "")).strip()[:100] or "API token"
+    token = new_api_token()
+    try:
+        await store(request).add_token(user.user.id, name, token_hash(token))
+    except StoreError:
+        return await _account_page(request, user, 500, token_error="The token could not be saved. Try again.")
+    return await _account_page(request, user, new_token=token, new_token_name=name)
+
+
+@page()
+async def revoke_token(request: Request, user: Auth) -> Response:
+    token_id = request.path_params["token_id"]
+    await store(request).delete_token(user.user.id, token_id)
+    return RedirectResponse("/account?saved=revoked", status_code=303)

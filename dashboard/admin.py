@@ -1,0 +1,249 @@
+"""Sites and users: the list every user lands on, and what only admins may change.
+
+After any change to a site the collector's registry is reloaded at once, so a new or renamed
+domain counts from its first beacon and a deleted site stops counting immediately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import available_timezones
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from collector.cli import snippet
+from collector.sites import Site, valid_timezone
+from collector.store import StoreError, User
+from collector.urls import normalize_hostname
+from dashboard import charts, stats
+from dashboard.auth import Auth, page
+from dashboard.context import dashboard, store
+from dashboard.passwords import MIN_LENGTH, hash_password
+from dashboard.templates import error, render
+from dashboard.tokens import new_share_token
+
+TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    site: Site
+    today: int
+    trend: list[int]
+
+
+async def _site_row(request: Request, site: Site) -> SiteRow:
+    days = stats.sparkline_days(dashboard(request).today(site))
+    first, last = days.days
+    by_day = dict(await store(request).daily_totals(site.id, first, last))
+    trend = [by_day.get(d, {}).get("visitors", 0) for d in range(first, last + 1)]
+    return SiteRow(site, trend[-1], trend)
+
+
+@page()
+async def sites(request: Request, user: Auth) -> Response:
+    rows = [await _site_row(request, s) for s in await user.sites(request)]
+    return render(request, "sites.html", rows=rows, spark=charts.sparkline_svg)
+
+
+# ── site form ──────────────────────────────────────────────────────────────────────────────────
+
+def _hostname(raw: str) -> str:
+    host = normalize_hostname(raw)
+    if not host or ("." not in host and host != "localhost") or "/" in host or " " in host:
+        raise ValueError(f"{raw.strip() or 'The domain'!r} is not a domain name: give it without https:// or a path.")
+    return host
+
+
+def site_values(form: FormData) -> tuple[dict[str, Any], str]:
+    """The form's values, cleaned, and the first problem with them ('' when there is none)."""
+    values: dict[str, Any] = {
+        "domain": str(form.get("domain", "")).strip(),
+        "name": str(form.get("name", "")).strip()[:100],
+        "timezone": str(form.get("timezone", "UTC")),
+        "extra": str(form.get("extra_domains", "")),
+    }
+    try:
+        values["domain"] = _hostname(values["domain"])
+        values["extra_domains"] = [_hostname(d) for d in values["extra"].replace(",", " ").split() if d]
+    except ValueError as exc:
+        return values, str(exc)
+    if not valid_timezone(values["timezone"]):
+        return values, "Choose a time zone from the list."
+    values["name"] = values["name"] or values["domain"]
+    return values, ""
+
+
+def _site_form(request: Request, site: Site | None, values: dict[str, Any], message: str = "", status: int = 200, **more: Any) -> Response:
+    return render(request, "site_form.html", status=status, site=site, values=values, message=message, timezones=TIMEZONES, **more)
+
+
+async def _reload_sites(request: Request) -> None:
+    await request.app.state.collector.sites.refresh()
+
+
+@page(admin=True)
+async def new_site_form(request: Request, user: Auth) -> Response:
+    return _site_form(request, None, {"domain": "", "name": "", "timezone": "UTC", "extra": ""})
+
+
+@page(admin=True)
+async def create_site(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    values, problem = site_values(user.form)
+    if problem:
+        return _site_form(request, None, values, problem, 400)
+    try:
+        site = await store(request).add_site(values["domain"], values["name"], values["timezone"], values["extra_domains"])
+    except StoreError as exc:
+        return _site_form(request, None, values, str(exc), 400)
+    await _reload_sites(request)
+    return RedirectResponse(f"/sites/{site.website_id}/settings", status_code=303)
+
+
+async def _admin_site(request: Request, user: Auth) -> Site | None:
+    return await user.site(request, request.path_params["website_id"])
+
+
+async def _settings_page(request: Request, site: Site, values: dict[str, Any] | None = None, message: str = "", status: int = 200) -> Response:
+    token = await store(request).share_token(site.id)
+    base = dashboard(request).settings.public_url
+    return _site_form(
+        request,
+        site,
+        values or {"domain": site.domain, "name": site.name, "timezone": site.timezone, "extra": " ".join(site.extra_domains)},
+        message,
+        status,
+        snippet=snippet(dashboard(request).settings, site),
+        share_url=f"{base}/share/{token}" if token else "",
+        saved=request.query_params.get("saved", ""),
+    )
+
+
+@page(admin=True)
+async def site_settings(request: Request, user: Auth) -> Response:
+    site = await _admin_site(request, user)
+    if site is None:
+        return await error(request, 404, "There is no such site.")
+    return await _settings_page(request, site)
+
+
+@page(admin=True)
+async def update_site(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    site = await _admin_site(request, user)
+    if site is None:
+        return await error(request, 404, "There is no such site.")
+    values, problem = site_values(user.form)
+    if problem:
+        return await _settings_page(request, site, values, problem, 400)
+    try:
+        await store(request).update_site(site.id, values["domain"], values["name"], values["timezone"], values["extra_domains"])
+    except StoreError as exc:
+        return await _settings_page(request, site, values, str(exc), 400)
+    await _reload_sites(request)
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved=site", status_code=303)
+
+
+@page(admin=True)
+async def delete_site(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    site = await _admin_site(request, user)
+    if site is None:
+        return await error(request, 404, "There is no such site.")
+    if str(user.form.get("confirm", "")).strip().lower() != site.domain:
+        return await _settings_page(request, site, None, f"Type {site.domain} to confirm the deletion.", 400)
+    db = store(request)
+    await db.delete_site(site.id)
+    await _reload_sites(request)          # no new beacon counts for it from here on …
+    await request.app.state.flusher.flush()
+    await db.delete_site(site.id)         # … and counters that were still in memory go too
+    return RedirectResponse("/sites", status_code=303)
+
+
+@page(admin=True)
+async def share(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    site = await _admin_site(request, user)
+    if site is None:
+        return await error(request, 404, "There is no such site.")
+    enabled = user.form.get("enabled") == "on"
+    await store(request).set_share_token(site.id, new_share_token() if enabled else None)
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved={'shared' if enabled else 'unshared'}#sharing", status_code=303)
+
+
+# ── users ──────────────────────────────────────────────────────────────────────────────────────
+
+async def _users_page(request: Request, message: str = "", status: int = 200, values: dict[str, Any] | None = None) -> Response:
+    db = store(request)
+    users = await db.users()
+    grants = {u.id: await db.grants(u.id) for u in users if not u.is_admin}
+    return render(
+        request, "users.html", status=status, users=users, grants=grants, all_sites=await db.sites(),
+        message=message, values=values or {}, min_length=MIN_LENGTH,
+    )
+
+
+@page(admin=True)
+async def users(request: Request, user: Auth) -> Response:
+    return await _users_page(request)
+
+
+def _site_ids(form: FormData, known: list[Site]) -> list[int]:
+    wanted = {str(v) for v in form.getlist("sites")}
+    return [s.id for s in known if s.website_id in wanted]
+
+
+@page(admin=True)
+async def create_user(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    form = user.form
+    name, password, role = str(form.get("name", "")).strip(), str(form.get("password", "")), str(form.get("role", "viewer"))
+    values = {"name": name, "role": role}
+    if not name or len(name) > 64:
+        return await _users_page(request, "Give the user a name (up to 64 characters).", 400, values)
+    if role not in ("admin", "viewer"):
+        return await _users_page(request, "The role must be admin or viewer.", 400, values)
+    if len(password) < MIN_LENGTH:
+        return await _users_page(request, f"The password needs at least {MIN_LENGTH} characters.", 400, values)
+    db = store(request)
+    try:
+        await db.add_user(name, hash_password(password), role)
+    except StoreError as exc:
+        return await _users_page(request, str(exc), 400, values)
+    created = await db.user_by_name(name)
+    if created is not None and role == "viewer":
+        await db.set_grants(created.id, _site_ids(form, await db.sites()))
+    return RedirectResponse("/users", status_code=303)
+
+
+async def _other_user(request: Request, user: Auth) -> User | None:
+    target = await store(request).user_by_id(request.path_params["user_id"])
+    return None if target is None or target.id == user.user.id else target
+
+
+@page(admin=True)
+async def update_user(request: Request, user: Auth) -> Response:
+    assert user.form is not None
+    target = await _other_user(request, user)
+    if target is None:
+        return await error(request, 404, "There is no such user (and your own role cannot be changed here).")
+    role = str(user.form.get("role", target.role))
+    if role not in ("admin", "viewer"):
+        return await _users_page(request, "The role must be admin or viewer.", 400)
+    db = store(request)
+    await db.set_role(target.id, role)
+    await db.set_grants(target.id, _site_ids(user.form, await db.sites()) if role == "viewer" else [])
+    return RedirectResponse("/users", status_code=303)
+
+
+@page(admin=True)
+async def delete_user(request: Request, user: Auth) -> Response:
+    target = await _other_user(request, user)
+    if target is None:
+        return await error(request, 404, "There is no such user (and you cannot delete yourself).")
+    await store(request).delete_user(target.id)
+    return RedirectResponse("/users", status_code=303)

@@ -1,0 +1,157 @@
+"""The stats API (``/api/v1``): the dashboard's numbers as JSON, for personal bearer tokens.
+
+Every figure comes from the same ``dashboard.stats`` functions the pages and ``crumbless stats``
+use. Errors are JSON naming the problem: 401 without a valid token, 404 for a site that does not
+exist or is not the token owner's (the two are not told apart), 400 for a bad parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from collector.sites import Site
+from collector.store import User
+from dashboard import stats
+from dashboard.context import dashboard, store
+from dashboard.dimensions import DIMS
+from dashboard.ranges import Period, RangeError, parse
+from dashboard.realtime import snapshot
+from dashboard.tokens import token_hash
+
+OPENAPI = Path(__file__).resolve().parent / "openapi.json"
+MAX_LIMIT = 1000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, parameter: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.parameter = status, message, parameter
+
+    def response(self) -> JSONResponse:
+        body: dict[str, str] = {"error": self.message}
+        if self.parameter:
+            body["parameter"] = self.parameter
+        headers = {"WWW-Authenticate": 'Bearer realm="crumbless"'} if self.status == 401 else {}
+        return JSONResponse(body, status_code=self.status, headers={**headers, "Cache-Control": "no-store"})
+
+
+async def _token_user(request: Request) -> User:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing API token: send 'Authorization: Bearer <token>' (create one on the Account page)")
+    user = await store(request).token_user(token_hash(token.strip()))
+    if user is None:
+        raise ApiError(401, "unknown or revoked API token")
+    return user
+
+
+async def _sites_of(request: Request, user: User) -> list[Site]:
+    sites = await store(request).sites()
+    if user.is_admin:
+        return sites
+    granted = await store(request).grants(user.id)
+    return [s for s in sites if s.id in granted]
+
+
+def _site_json(site: Site) -> dict[str, Any]:
+    return {"id": site.website_id, "domain": site.domain, "name": site.name, "timezone": site.timezone}
+
+
+def _range_json(period: Period) -> dict[str, str]:
+    return {"period": period.key, "from": period.range.first.isoformat(), "to": period.range.last.isoformat()}
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ApiError(400, f"{name} must be a whole number from 1 to {maximum}, got {raw!r}", name)
+    return int(raw)
+
+
+Handler = Callable[[Request, Site, Period], Awaitable[dict[str, Any]]]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Token, site and range resolved once for every per-site endpoint; ApiErrors become JSON."""
+
+    @wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            user = await _token_user(request)
+            website_id = request.path_params["website_id"]
+            site = next((s for s in await _sites_of(request, user) if s.website_id == website_id), None)
+            if site is None:
+                raise ApiError(404, f"no site {website_id!r} for this token")
+            try:
+                period = parse(request.query_params, dashboard(request).today(site))
+            except RangeError as exc:
+                raise ApiError(400, str(exc), "period") from None
+            body = await handler(request, site, period)
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse({"site": _site_json(site), **_range_json(period), **body}, headers={"Cache-Control": "no-store"})
+
+    return run
+
+
+async def list_sites(request: Request) -> Response:
+    try:
+        user = await _token_user(request)
+    except ApiError as exc:
+        return exc.response()
+    return JSONResponse({"sites": [_site_json(s) for s in await _sites_of(request, user)]}, headers={"Cache-Control": "no-store"})
+
+
+@endpoint
+async def aggregate(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    current = await stats.totals(store(request), site, period.range)
+    before = period.range.previous()
+    previous = await stats.totals(store(request), site, before)
+    return {
+        "totals": current,
+        "previous": {"from": before.first.isoformat(), "to": before.last.isoformat(), "totals": previous},
+        "change": stats.change(current, previous),
+    }
+
+
+@endpoint
+async def timeseries(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    return await stats.timeseries(store(request), site, period.range)
+
+
+@endpoint
+async def breakdown(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    dimension = request.path_params["dimension"]
+    if dimension not in DIMS:
+        raise ApiError(400, f"unknown dimension {dimension!r}; one of: {', '.join(DIMS)}", "dimension")
+    limit = _int_param(request, "limit", 10, MAX_LIMIT)
+    page = _int_param(request, "page", 1, 1_000_000)
+    search = request.query_params.get("search", "")[:200]
+    rows, matched = await stats.breakdown(store(request), site, dimension, period.range, limit, page, search)
+    return {"dimension": dimension, "page": page, "limit": limit, "total": matched, "results": rows}
+
+
+@endpoint
+async def realtime(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    return {"realtime": snapshot(request, site)}
+
+
+_openapi_cache: dict[str, Any] = {}
+
+
+async def openapi(request: Request) -> Response:
+    if not _openapi_cache:
+        _openapi_cache.update(json.loads(OPENAPI.read_text()))
+    return JSONResponse(_openapi_cache)
+
+
+async def not_found(request: Request) -> Response:
+    return ApiError(404, f"no API endpoint {request.url.path}").response()

@@ -1,0 +1,84 @@
+"""Every dashboard and stats-API URL, mounted by ``collector.app.create_app`` after the beacon routes.
+
+Every one of these routes carries the security headers (strict CSP and friends); the beacon
+endpoints do not and keep their open CORS answers. Per-site views appear twice: under ``/sites/<id>`` for users
+and under ``/share/<token>`` for a site's share link.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dashboard import account, admin, api, export, views
+from dashboard.headers import SecurityHeaders
+from dashboard.templates import STATIC
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/sites", status_code=303)
+
+
+def _site_pages(prefix: str) -> list[BaseRoute]:
+    """The read-only views of one site, for a user (``/sites/{website_id}``) or a share link."""
+    return [
+        Route(prefix, views.overview, methods=["GET"]),
+        Route(f"{prefix}/list/{{dim}}", views.full_list, methods=["GET"]),
+        Route(f"{prefix}/export/{{what}}.csv", export.export, methods=["GET"]),
+        Route(f"{prefix}/realtime.json", views.realtime_json, methods=["GET"]),
+    ]
+
+
+def api_routes() -> list[BaseRoute]:
+    site = "/api/v1/sites/{website_id}"
+    return [
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        Route("/api/v1/sites", api.list_sites, methods=["GET"]),
+        Route(f"{site}/aggregate", api.aggregate, methods=["GET"]),
+        Route(f"{site}/timeseries", api.timeseries, methods=["GET"]),
+        Route(f"{site}/breakdown/{{dimension}}", api.breakdown, methods=["GET"]),
+        Route(f"{site}/realtime", api.realtime, methods=["GET"]),
+        Route("/api/v1/{rest:path}", api.not_found),
+    ]
+
+
+def routes() -> list[BaseRoute]:
+    pages: list[BaseRoute] = [
+        Route("/", home, methods=["GET"]),
+        Route("/login", account.login_form, methods=["GET"]),
+        Route("/login", account.login, methods=["POST"]),
+        Route("/logout", account.logout, methods=["POST"]),
+        Route("/account", account.account, methods=["GET"]),
+        Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/tokens", account.create_token, methods=["POST"]),
+        Route("/account/tokens/{token_id:int}/delete", account.revoke_token, methods=["POST"]),
+        Route("/sites", admin.sites, methods=["GET"]),
+        Route("/sites/new", admin.new_site_form, methods=["GET"]),
+        Route("/sites/new", admin.create_site, methods=["POST"]),
+        Route("/sites/{website_id}/settings", admin.site_settings, methods=["GET"]),
+        Route("/sites/{website_id}/settings", admin.update_site, methods=["POST"]),
+        Route("/sites/{website_id}/delete", admin.delete_site, methods=["POST"]),
+        Route("/sites/{website_id}/share", admin.share, methods=["POST"]),
+        *_site_pages("/sites/{website_id}"),
+        *_site_pages("/share/{token}"),
+        Route("/users", admin.users, methods=["GET"]),
+        Route("/users", admin.create_user, methods=["POST"]),
+        Route("/users/{user_id:int}", admin.update_user, methods=["POST"]),
+        Route("/users/{user_id:int}/delete", admin.delete_user, methods=["POST"]),
+        *api_routes(),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    return [_with_headers(route) for route in pages]
+
+
+def _with_headers(route: BaseRoute) -> BaseRoute:
+    """Each route gets the headers itself: a catch-all mount would also swallow the beacon paths'
+    405 answers (a GET on ``/api/send`` must stay a 405, not become the dashboard's 404)."""
+    secure = [Middleware(SecurityHeaders)]
+    if isinstance(route, Mount):
+        return Mount(route.path, app=route.app, name=route.name, middleware=secure)
+    assert isinstance(route, Route)
+    return Route(route.path, route.endpoint, methods=list(route.methods or ()), name=route.name, middleware=secure)
