@@ -1,4 +1,5 @@
-"""The background chores that follow the clock: closing site-days, reloading sites and countries.
+"""The background chores that follow the clock: closing site-days, reloading sites and countries,
+and deleting aggregate rows that retention no longer keeps.
 
 When a site's local day is over, its salt is erased from the store (so that day's hashes can
 never be recomputed) and its visitor records and cardinality sets are dropped from memory. This
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from collector.aggregator import Aggregator
 from collector.identity import Salts
 from collector.localtime import today
+from collector.retention import Retention
 from collector.sites import SiteRegistry
 from collector.store import StoreError
 from collector.visitors import VisitorState
@@ -34,6 +36,7 @@ class Housekeeping:
         aggregator: Aggregator,
         geo: CountryLookup,
         clock: Callable[[], float] = time.time,
+        retention: Retention | None = None,
     ) -> None:
         self.sites = sites
         self.salts = salts
@@ -41,6 +44,7 @@ class Housekeeping:
         self.aggregator = aggregator
         self.geo = geo
         self.clock = clock
+        self.retention = retention
         self._open_day: dict[int, int] = {}
         self._evicted_seen = 0
 
@@ -60,7 +64,10 @@ class Housekeeping:
         return moved
 
     async def tick(self) -> None:
-        for chore in (self.sites.refresh, self.salts.persist_pending, self.close_days):
+        chores: list[Callable[[], Awaitable[object]]] = [self.sites.refresh, self.salts.persist_pending, self.close_days]
+        if self.retention is not None:
+            chores.append(self.retention.delete_expired)  # does its work at most once a day
+        for chore in chores:
             try:
                 await chore()
             except (StoreError, OSError) as exc:

@@ -21,13 +21,16 @@ Lookup is by exact host, then by each parent domain (``a.b.reddit.com`` → ``b.
 
 from __future__ import annotations
 
+import ipaddress
+
 import re
 from typing import Callable
 from urllib.parse import urlsplit
 
 from collector.urls import MAX_TAG, MAX_URL, clean_text, normalize_hostname, strip_www
 
-DIRECT = ""   # "Direct / None": no referrer, a self-referral, or one that could not be read
+DIRECT = ""  # "Direct / None": no referrer, a self-referral, or one that could not be read
+IP_ADDRESS = "(IP address)"  # every referrer whose host is a bare IP address
 
 _TWITTER = "Twitter"
 
@@ -141,7 +144,17 @@ def source_from_referrer(referrer: str, is_own_host: Callable[[str], bool]) -> s
     host = normalize_hostname(parts.netloc)
     if not host or is_own_host(host):
         return DIRECT
+    if _is_address(host):
+        return IP_ADDRESS  # a bare address may be the visitor's own device; never store it
     return _known_host(host) or strip_www(host)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def source_name(

@@ -1,0 +1,79 @@
+"""``crumbless audit``: prove, on a live deployment, that no visitor identifier was written down.
+
+The README promises that a visitor's IP address is used only while its request is handled.
+This package turns that promise into a check an operator can run (and monitor) without reading
+the code: it reads every byte Crumbless could have written and reports each place where an
+address, an identifier-shaped column or value, an expired salt or deleted data still is.
+
+One module per job:
+
+* ``addresses`` — finding IP addresses in bytes, and the documented allow-list;
+* ``files`` — which files are read (data directory, database and companions, named logs) and how;
+* ``database`` — reading the database read-only (SQLite now, PostgreSQL later);
+* ``schema`` — the known schema, derived from the migrations, and identifier-like columns/values;
+* ``salts`` and ``sqlitefile`` — salt age, carved salt records, and zeroed free pages;
+* ``configuration`` — settings that would log identifiers or let clients forge them;
+* ``report`` — the human and the JSON report; ``selftest`` — planting known leaks in a scratch copy.
+
+What is checked, and what is not, is written down for operators in ``docs/privacy.md``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Sequence
+
+from collector.audit.addresses import Address, AddressRules
+from collector.audit.configuration import check_settings
+from collector.audit.database import Schema, SQLiteDatabase
+from collector.audit.files import scan_files, targets
+from collector.audit.findings import MAX_FINDINGS, UNCHECKED, Finding, Report
+from collector.audit.salts import CurrentSalts, carve_range, check_carved, check_free_pages, check_salt_rows
+from collector.audit.schema import check_rows, check_schema, reference
+from collector.config import Settings
+
+__all__ = ["Address", "Report", "audit"]
+
+
+def audit(
+    settings: Settings,
+    logs: Sequence[str] = (),
+    now: float | None = None,
+    allow: frozenset[Address] = frozenset(),
+    keep: int = MAX_FINDINGS,
+) -> Report:
+    """Audit the deployment ``settings`` describe, plus the named log files. Reads, never writes.
+
+    ``now`` is the time salts are judged against; ``keep`` caps the findings kept in full.
+    """
+    now = time.time() if now is None else now
+    report = Report(keep)
+    rules = AddressRules(settings.host, allow)
+    known = reference()
+    check_settings(settings, known.secure_delete, report)
+    current = _check_database(settings, known.schema, rules, now, report)
+    carved = scan_files(targets(settings.data_dir, settings.database, logs), rules, carve_range(now), report)
+    check_carved(carved, current, report)
+    return report
+
+
+def _check_database(settings: Settings, known: Schema, rules: AddressRules, now: float, report: Report) -> CurrentSalts:
+    """Schema, rows, salts and free pages; returns the salts that may exist (for judging carved copies)."""
+    if not settings.database.exists():
+        report.skip(str(settings.database), "no database yet, so nothing stored")
+        return CurrentSalts()
+    try:
+        db = SQLiteDatabase(settings.database)
+        try:
+            live = db.schema()
+            check_schema(live, known, report)
+            check_rows(db, live, rules, report)
+            current = check_salt_rows(db, now, report) if {"salts", "sites"} <= live.tables.keys() else CurrentSalts()
+        finally:
+            db.close()
+        check_free_pages(settings.database, report)
+        return current
+    except (sqlite3.Error, OSError) as exc:
+        report.add(Finding(UNCHECKED, str(settings.database), f"could not be read as a SQLite database: {exc}"))
+        return CurrentSalts()
