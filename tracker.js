@@ -17,11 +17,11 @@
   var options = script.dataset,
     // The server writes its CRUMBLESS_COLLECT_PATH here when it loads this file.
     COLLECT_PATH = "/api/p",
-    endpoint = (options.hostUrl || new URL(script.src).origin).replace(/\/$/, "") + COLLECT_PATH,
+    endpoint = (options.hostUrl || new URL(script.src).origin) + COLLECT_PATH,
     // Switches are on when present, whatever their value (like HTML's boolean attributes).
     keepHash = "hash" in options && !("excludeHash" in options),
     keepSearch = !("excludeSearch" in options),
-    fileTypes = (options.fileTypes || "pdf,xlsx,docx,txt,rtf,csv,exe,key,pps,ppt,pptx,7z,pkg,rar,gz,zip,avi,mov,mp4,mpeg,wmv,midi,mp3,wav,wma,dmg,iso,msi").split(/, */),
+    fileTypes = (options.fileTypes || "pdf,doc,docx,xls,xlsx,ppt,pptx,csv,txt,zip,gz,7z,rar,dmg,exe,msi,pkg,iso,mp3,mp4,mov,wav").split(/, */),
     // Decided once: a page that must not be measured sends nothing, and its API still works.
     // (A file: page has an empty host name, which the last, empty branch of the pattern matches.)
     off =
@@ -72,15 +72,15 @@
 
   // When the page is hidden, left, blurred or focused, and before each SPA navigation (routers
   // render the next page after pushState, so the page left is still the one measured). Skipped
-  // when nothing changed; the depth goes only when it grew (-1: none), since each page view is
-  // one scroll sample that the collector raises in place. Afterwards the clock runs from now if
+  // when nothing changed. The depth is the page view's deepest so far: the collector keeps one
+  // scroll sample per page view and raises it in place. Afterwards the clock runs from now if
   // the page is visible and focused.
   function engagement() {
     var now = Date.now();
     measure();
     engagedMs += activeSince && now - activeSince;
     activeSince = !doc.hidden && doc.hasFocus() && now;
-    if (page && (engagedMs || depth > sentDepth)) send("engagement", { e: engagedMs, sd: depth > sentDepth ? depth : -1 });
+    if (page && (engagedMs || depth > sentDepth)) send("engagement", { e: engagedMs, sd: depth });
     engagedMs = 0;
     sentDepth = depth;
   }

@@ -69,8 +69,8 @@ def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     record.visit_start = hit.ts
     record.visit_hour = hit.hour
     record.pageviews = 0
-    record.last_path = ""
-    record.page_scroll = -1
+    record.last_path = record.previous_path = ""
+    record.page_scroll = record.previous_scroll = -1
     record.bounced = not (hit.kind is Kind.EVENT and hit.interactive)
     for dim, value in values:
         _count_visitor(hit, record, counts, dim, value)
@@ -126,6 +126,8 @@ def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     _count_visitor(hit, record, counts, "page", path)
     counts.add(hit.site, hit.day, "page", path, PAGEVIEWS, 1)
     _move_exit(hit, record, counts, path)
+    record.previous_path, record.previous_scroll = record.last_path, record.page_scroll
+    record.last_path = path
     record.pageviews += 1
     record.page_scroll = -1
     if record.pageviews >= 2:
@@ -140,7 +142,6 @@ def _move_exit(hit: Hit, record: VisitorRecord, counts: Aggregator, path: str) -
     if old:
         counts.add(hit.site, hit.day, "exit_page", old, VISITS, -1)
     counts.add(hit.site, hit.day, "exit_page", path, VISITS, 1)
-    record.last_path = path
 
 
 def _event(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
@@ -162,17 +163,24 @@ def _engagement(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
         counts.add(hit.site, hit.day, "page", path, ENGAGED_MS, hit.engaged_ms)
     if hit.scroll < 0:
         return
-    current = path == record.last_path
-    if current and record.page_scroll >= 0:
-        # Scroll depth is the maximum per pageview: raise the sample already counted.
-        if hit.scroll > record.page_scroll:
-            counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll - record.page_scroll)
-            record.page_scroll = hit.scroll
-        return
-    counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll)
-    counts.add(hit.site, hit.day, "page", path, SCROLL_N, 1)
-    if current:
-        record.page_scroll = hit.scroll
+    # A ping normally belongs to the current pageview, but keepalive requests can overtake each
+    # other, so the previous pageview's last ping may arrive after the next pageview.
+    if path == record.last_path:
+        record.page_scroll = _raise_scroll(hit, counts, path, record.page_scroll)
+    elif path == record.previous_path:
+        record.previous_scroll = _raise_scroll(hit, counts, path, record.previous_scroll)
+    else:
+        _raise_scroll(hit, counts, path, -1)
+
+
+def _raise_scroll(hit: Hit, counts: Aggregator, path: str, counted: int) -> int:
+    """Scroll depth is one sample per pageview, its maximum: add it once, then raise it in place."""
+    if counted < 0:
+        counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll)
+        counts.add(hit.site, hit.day, "page", path, SCROLL_N, 1)
+    elif hit.scroll > counted:
+        counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll - counted)
+    return max(counted, hit.scroll)
 
 
 def _count_visitor(hit: Hit, record: VisitorRecord, counts: Aggregator, dim: str, value: str) -> None:

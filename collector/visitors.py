@@ -28,6 +28,8 @@ class VisitorRecord:
     values: VisitValues = ()    # the current visit's dimension values, incl. total and entry page
     last_path: str = ""         # current exit page of the visit ("" before its first pageview)
     page_scroll: int = -1       # max scroll counted for the current pageview
+    previous_path: str = ""     # the pageview before it, whose last engagement ping may arrive late
+    previous_scroll: int = -1
     counted: array = field(default_factory=lambda: array("I"))  # fingerprints of (dim, value) counted today
 
 

@@ -230,3 +230,14 @@ def test_other_sites_and_days_do_not_share_records() -> None:
     assert run.row(DAY, site=1)["visits"] == 1
     assert run.row(DAY, site=2)["visits"] == 1
     assert run.row(DAY, site=2)["visitors"] == 1
+
+
+def test_a_late_ping_for_the_previous_page_raises_its_sample() -> None:
+    """Keepalive requests can overtake each other: /'s last ping may land after /a's pageview."""
+    t0 = at(f"{DAY}T10:00:00")
+    ping = lambda dt, sd, path: hit(t0 + dt, path, Kind.ENGAGEMENT, engaged_ms=1000, scroll=sd)  # noqa: E731
+    run = Run().apply(hit(t0), ping(5, 30, "/"), hit(t0 + 10, "/a"), ping(11, 80, "/"), ping(20, 50, "/a"))
+    page = run.row(DAY, "page", "/")
+    assert (page["scroll_sum"], page["scroll_n"], page["engaged_ms"]) == (80, 1, 2000)
+    other = run.row(DAY, "page", "/a")
+    assert (other["scroll_sum"], other["scroll_n"]) == (50, 1)

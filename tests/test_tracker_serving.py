@@ -20,7 +20,7 @@ from tests.support import Clock, add_site, make_settings
 # DESIGN §6: at most this many bytes gzipped, as served (Plausible's npm tracker: 2,694; Umami's: 2,217).
 BUDGET_GZIP = 1200
 # What the script weighs today with every feature the issue asks for; it must not grow past this.
-CEILING_GZIP = 1300
+CEILING_GZIP = 1270
 
 
 def get(server: Server, path: str, **headers: str) -> httpx.Response:
@@ -164,7 +164,7 @@ def test_the_script_stays_under_its_ceiling() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="every feature of issue #4 costs ~1,300 B gzipped (brotli, what browsers get over HTTPS: ~1,140 B); "
+    reason="every feature of issue #4 costs ~1,265 B gzipped (brotli, what browsers get over HTTPS: ~1,110 B); "
     "see docs/tracker.md, 'Size'",
 )
 def test_the_script_is_within_the_design_budget() -> None:
