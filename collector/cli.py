@@ -18,6 +18,7 @@ from collector.config import ConfigError, Settings
 from collector.sites import Site, valid_timezone
 from collector.store import StoreError
 from collector.store.sqlite import SQLiteStore
+from collector.tracker import snippet
 from collector.urls import normalize_hostname
 
 
@@ -34,10 +35,6 @@ async def _with_store(settings: Settings, work: Callable[[SQLiteStore], Awaitabl
         return await work(store)
     finally:
         await store.close()
-
-
-def snippet(settings: Settings, site: Site) -> str:
-    return f'<script defer src="{settings.public_url}{settings.script_path}" data-website-id="{site.website_id}"></script>'
 
 
 # ── serve ──────────────────────────────────────────────────────────────────────────────────────

@@ -27,6 +27,9 @@ import brotli
 from starlette.requests import Request
 from starlette.responses import Response
 
+from collector.config import Settings
+from collector.sites import Site
+
 SOURCE = Path(__file__).resolve().parent.parent / "tracker.js"
 CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 MEDIA_TYPE = "text/javascript; charset=utf-8"
@@ -158,3 +161,8 @@ def load(collect_path: str, source_path: Path = SOURCE) -> TrackerScript | None:
 
 async def missing(request: Request) -> Response:
     return Response("tracker.js is missing from this installation\n", status_code=404, media_type="text/plain")
+
+
+def snippet(settings: Settings, site: Site) -> str:
+    """The tag a site owner pastes into each page; the CLI and the dashboard show the same one."""
+    return f'<script defer src="{settings.public_url}{settings.script_path}" data-website-id="{site.website_id}"></script>'

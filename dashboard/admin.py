@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collector.cli import snippet
+from collector.tracker import snippet
 from collector.sites import Site, valid_timezone
 from collector.store import StoreError, User
 from collector.urls import normalize_hostname

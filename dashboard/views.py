@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.cli import snippet
+from collector.tracker import snippet
 from dashboard import charts, stats
 from dashboard.access import SiteView, site_view
 from dashboard.context import dashboard, store
@@ -78,6 +78,7 @@ async def overview(request: Request, view: SiteView) -> Response:
         has_data=has_data,
         snippet=snippet(dashboard(request).settings, view.site),
         flush_interval=dashboard(request).settings.flush_interval,
+        collect_path=dashboard(request).settings.collect_path,
         **chart_context(series),
     )
 
