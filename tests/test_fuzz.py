@@ -66,9 +66,25 @@ def check(server: Server, path: str, body: bytes, sent_headers: dict[str, Any], 
 
 
 @FUZZ
-@given(data=st.data(), sent_headers=headers, peer=st.sampled_from(["198.51.100.3", "127.0.0.1", "2001:db8::9", "garbage"]))
-def test_plausible_endpoint_survives_anything(server: Server, data: st.DataObject, sent_headers: dict[str, Any], peer: str) -> None:
-    check(server, "/api/event", data.draw(plausible_bodies("example.com")), sent_headers, peer)
+@given(
+    data=st.data(),
+    sent_headers=headers,
+    peer=st.sampled_from(["198.51.100.3", "127.0.0.1", "2001:db8::9", "garbage"]),
+    path=st.sampled_from(["/api/event", "/api/p"]),
+)
+def test_plausible_endpoints_survive_anything(server: Server, data: st.DataObject, sent_headers: dict[str, Any], peer: str, path: str) -> None:
+    """/api/p is the tracker's own route: Plausible's body, with the site named by ``id`` or ``d``."""
+    site = data.draw(st.sampled_from([{"d": "example.com"}, {"id": server.site.website_id}, {"id": "nope"}, {}]))
+    body = data.draw(plausible_bodies("example.com"))
+    if path == "/api/p" and body.startswith(b"{"):
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            decoded.pop("d", None)
+            body = json.dumps({**decoded, **site}).encode()
+    check(server, path, body, sent_headers, peer)
 
 
 @FUZZ
