@@ -7,16 +7,17 @@ domain counts from its first beacon and a deleted site stops counting immediatel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import wraps
+from typing import Any, Awaitable, Callable
 from zoneinfo import available_timezones
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collector.tracker import snippet
 from collector.sites import Site, valid_timezone
 from collector.store import StoreError, User
+from collector.tracker import snippet
 from collector.urls import normalize_hostname
 from dashboard import charts, stats
 from dashboard.auth import Auth, page
@@ -104,8 +105,18 @@ async def create_site(request: Request, user: Auth) -> Response:
     return RedirectResponse(f"/sites/{site.website_id}/settings", status_code=303)
 
 
-async def _admin_site(request: Request, user: Auth) -> Site | None:
-    return await user.site(request, request.path_params["website_id"])
+def site_admin_page(handler: Callable[[Request, Auth, Site], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """An admin page about the site named in the URL; a site the user cannot see is a 404."""
+
+    @page(admin=True)
+    @wraps(handler)
+    async def with_site(request: Request, user: Auth) -> Response:
+        site = await user.site(request, request.path_params["website_id"])
+        if site is None:
+            return await error(request, 404, "There is no such site.")
+        return await handler(request, user, site)
+
+    return with_site
 
 
 async def _settings_page(request: Request, site: Site, values: dict[str, Any] | None = None, message: str = "", status: int = 200) -> Response:
@@ -123,20 +134,14 @@ async def _settings_page(request: Request, site: Site, values: dict[str, Any] | 
     )
 
 
-@page(admin=True)
-async def site_settings(request: Request, user: Auth) -> Response:
-    site = await _admin_site(request, user)
-    if site is None:
-        return await error(request, 404, "There is no such site.")
+@site_admin_page
+async def site_settings(request: Request, user: Auth, site: Site) -> Response:
     return await _settings_page(request, site)
 
 
-@page(admin=True)
-async def update_site(request: Request, user: Auth) -> Response:
+@site_admin_page
+async def update_site(request: Request, user: Auth, site: Site) -> Response:
     assert user.form is not None
-    site = await _admin_site(request, user)
-    if site is None:
-        return await error(request, 404, "There is no such site.")
     values, problem = site_values(user.form)
     if problem:
         return await _settings_page(request, site, values, problem, 400)
@@ -148,12 +153,9 @@ async def update_site(request: Request, user: Auth) -> Response:
     return RedirectResponse(f"/sites/{site.website_id}/settings?saved=site", status_code=303)
 
 
-@page(admin=True)
-async def delete_site(request: Request, user: Auth) -> Response:
+@site_admin_page
+async def delete_site(request: Request, user: Auth, site: Site) -> Response:
     assert user.form is not None
-    site = await _admin_site(request, user)
-    if site is None:
-        return await error(request, 404, "There is no such site.")
     if str(user.form.get("confirm", "")).strip().lower() != site.domain:
         return await _settings_page(request, site, None, f"Type {site.domain} to confirm the deletion.", 400)
     db = store(request)
@@ -164,12 +166,9 @@ async def delete_site(request: Request, user: Auth) -> Response:
     return RedirectResponse("/sites", status_code=303)
 
 
-@page(admin=True)
-async def share(request: Request, user: Auth) -> Response:
+@site_admin_page
+async def share(request: Request, user: Auth, site: Site) -> Response:
     assert user.form is not None
-    site = await _admin_site(request, user)
-    if site is None:
-        return await error(request, 404, "There is no such site.")
     enabled = user.form.get("enabled") == "on"
     await store(request).set_share_token(site.id, new_share_token() if enabled else None)
     return RedirectResponse(f"/sites/{site.website_id}/settings?saved={'shared' if enabled else 'unshared'}#sharing", status_code=303)
