@@ -32,7 +32,9 @@ class Aggregator:
     def __init__(self, max_values: int) -> None:
         self.max_values = max_values
         self._batch = Batch()
-        self._values: dict[tuple[int, int, str], set[str]] = {}
+        # value → the same value: the stored instance is handed back, so every visitor record and
+        # counter key that names a page or a source shares one string instead of holding a copy.
+        self._values: dict[tuple[int, int, str], dict[str, str]] = {}
 
     def value(self, site: int, day: int, dim: str, value: str) -> str:
         """The value to count under: itself, or ``(other)`` once the dimension is full that day.
@@ -42,17 +44,18 @@ class Aggregator:
         """
         known = self._values.get((site, day, dim))
         if known is None:
-            known = self._values[(site, day, dim)] = set()
-        if value in known:
-            return value
+            known = self._values[(site, day, dim)] = {}
+        stored = known.get(value)
+        if stored is not None:
+            return stored
         if len(known) >= self.max_values:
             return OTHER
-        known.add(value)
+        known[value] = value
         return value
 
     def remember(self, site: int, day: int, dim: str, value: str) -> None:
         """Seed the guard with a value already stored, so a restart does not reopen a full dimension."""
-        self._values.setdefault((site, day, dim), set()).add(value)
+        self._values.setdefault((site, day, dim), {})[value] = value
 
     def add(self, site: int, day: int, dim: str, value: str, column: int, n: int) -> None:
         row = self._batch.daily.get((site, day, dim, value))

@@ -45,9 +45,9 @@ def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> Visitor
         return None  # an engagement ping never starts a visit
     if record is None:
         record = VisitorRecord(site=hit.site, day=hit.day)
-    if hit.hour != record.last_hour:
+    if hit.hour % 24 != record.last_hour:
         counts.add_hourly(hit.site, hit.hour, VISITORS, 1)
-        record.last_hour = hit.hour
+        record.last_hour = hit.hour % 24
     if live:
         _accrue_duration(hit, record, counts)
     else:
@@ -66,8 +66,7 @@ def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     """A new visit: book it (and, provisionally, its bounce) under every visit-level value."""
     values = _visit_values(hit, counts)
     record.values = values
-    record.visit_start = hit.ts
-    record.visit_hour = hit.hour
+    record.visit_hour = hit.hour % 24
     record.pageviews = 0
     record.last_path = record.previous_path = ""
     record.page_scroll = record.previous_scroll = -1
@@ -106,7 +105,11 @@ def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Aggregator) -> Non
         return
     for dim, value in record.values:
         counts.add(hit.site, hit.day, dim, value, DURATION, seconds)
-    counts.add_hourly(hit.site, record.visit_hour, DURATION, seconds)
+    counts.add_hourly(hit.site, _visit_hour(record), DURATION, seconds)
+
+
+def _visit_hour(record: VisitorRecord) -> int:
+    return record.day * 24 + record.visit_hour
 
 
 def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
@@ -115,7 +118,7 @@ def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     record.bounced = False
     for dim, value in record.values:
         counts.add(hit.site, hit.day, dim, value, BOUNCES, -1)
-    counts.add_hourly(hit.site, record.visit_hour, BOUNCES, -1)
+    counts.add_hourly(hit.site, _visit_hour(record), BOUNCES, -1)
 
 
 def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:

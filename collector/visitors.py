@@ -20,8 +20,9 @@ class VisitorRecord:
     site: int
     day: int
     last_seen: int = 0          # whole seconds
+    # Hours of the day (0–23), not hour numbers: small ints are shared objects in CPython, and
+    # the record's day gives the rest.
     last_hour: int = -1         # last local hour this visitor was counted active in
-    visit_start: int = 0
     visit_hour: int = -1        # hour the current visit's visit/bounce/duration are booked in
     pageviews: int = 0          # in the current visit
     bounced: bool = False       # the current visit is currently counted as a bounce
