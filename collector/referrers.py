@@ -150,6 +150,8 @@ def source_from_referrer(referrer: str, is_own_host: Callable[[str], bool]) -> s
 
 
 def _is_address(host: str) -> bool:
+    if not (host[-1].isdigit() or ":" in host):
+        return False  # names end in a letter; only these few need the full parse
     try:
         ipaddress.ip_address(host)
     except ValueError:
