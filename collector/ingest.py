@@ -24,7 +24,7 @@ from collector.localtime import local_day_hour
 from collector.realtime import Realtime
 from collector.referrers import source_name
 from collector.sites import Site, SiteRegistry
-from collector.urls import PageUrl, parse_page_url
+from collector.urls import PageUrl, normalize_hostname, parse_page_url
 from collector.useragents import Agent, describe, request_bot_signal
 from collector.visitors import VisitorState
 from geo.headers import country_from_headers
@@ -172,8 +172,8 @@ def page_of(beacon: Beacon, site: Site) -> PageUrl | None:
     page = parse_page_url(beacon.url, hash_mode=beacon.hash_mode)
     if page is None:
         raise BadBeacon("url", "is not an http(s) URL or a path")
-    hostname = page.hostname or beacon.hostname
-    if not hostname or not site.owns_host(hostname.lower()):
+    hostname = page.hostname or normalize_hostname(beacon.hostname)
+    if not hostname or not site.owns_host(hostname):
         return None
     return page
 

@@ -40,6 +40,7 @@ class Site:
         return allowed_hosts(self.domain, self.extra_domains)
 
     def owns_host(self, hostname: str) -> bool:
+        """For a host already passed through ``normalize_hostname``."""
         return host_matches(hostname, self.hosts)
 
 

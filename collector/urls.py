@@ -107,7 +107,7 @@ def hostname_allowed(hostname: str, domain: str, extra_domains: Iterable[str]) -
     A subdomain counts as the site (``blog.example.com`` for ``example.com``), a look-alike does
     not (``badexample.com``, ``example.com.evil.net``). ``www.`` is ignored on both sides.
     """
-    return host_matches(hostname, allowed_hosts(domain, extra_domains))
+    return host_matches(normalize_hostname(hostname), allowed_hosts(domain, extra_domains))
 
 
 def allowed_hosts(domain: str, extra_domains: Iterable[str]) -> tuple[str, ...]:
@@ -116,7 +116,8 @@ def allowed_hosts(domain: str, extra_domains: Iterable[str]) -> tuple[str, ...]:
 
 
 def host_matches(hostname: str, allowed: tuple[str, ...]) -> bool:
-    host = strip_www(normalize_hostname(hostname))
+    """``hostname`` must already be normalized: on the ingest path it always is, once."""
+    host = strip_www(hostname)
     if not host:
         return False
     return any(host == a or host.endswith("." + a) for a in allowed)
