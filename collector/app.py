@@ -38,6 +38,7 @@ from geo.lookup import CountryLookup
 
 log = logging.getLogger("crumbless")
 
+
 async def healthz(request: Request) -> Response:
     """Liveness for load balancers; deliberately says nothing about traffic."""
     return JSONResponse({"status": "ok"})

@@ -42,11 +42,6 @@ def hour_label(hour: int) -> str:
     return f"{date_of(hour // 24).isoformat()}T{hour % 24:02d}"
 
 
-def day_range(start: date, end: date) -> range:
-    """Inclusive range of day numbers, for the read side."""
-    return range(day_number(start), day_number(end) + 1)
-
-
 def previous_period(start: date, end: date) -> tuple[date, date]:
     """The period of equal length just before [start, end], for change figures."""
     length = (end - start).days + 1

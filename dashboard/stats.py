@@ -1,7 +1,7 @@
 """The numbers for a site and a date range: totals and the top values of every dimension.
 
-One function serves ``crumbless stats`` now and the dashboard and JSON API later, so all three
-always agree. Ranges are in the site's own days; visitors over several days are the sum of daily
+``crumbless stats``, the dashboard, its CSV export and the JSON API all read through these
+functions, so they always agree. Ranges are in the site's own days; visitors over several days are the sum of daily
 visitors, because salts rotate daily (as in Plausible).
 """
 
@@ -74,51 +74,47 @@ def needs(dim: str) -> tuple[str, ...]:
     return ("visitors", "visits", "pageviews", "bounces")
 
 
-def _entry(dim: str, value: str, row: Row) -> dict[str, Any]:
-    entry: dict[str, Any] = {"value": value, "visitors": row["visitors"]}
+def entry(dim: str, value: str, row: Row) -> dict[str, Any]:
+    """One row of a top list, the same for the CLI, the pages, the CSV and the API."""
+    shown: dict[str, Any] = {"value": value, "visitors": row["visitors"]}
     if dim == "exit_page":
-        entry["exits"] = row["visits"]
+        shown["exits"] = row["visits"]
     elif dim in ("event", "event_prop"):
-        entry["events"] = row["events"]
+        shown["events"] = row["events"]
         if dim == "event_prop":
             name, key, prop_value = (value.split(PROP_SEPARATOR) + ["", ""])[:3]
-            entry.update(value=f"{name}: {key} = {prop_value}", event=name, key=key, prop_value=prop_value)
+            shown.update(value=f"{name}: {key} = {prop_value}", event=name, key=key, prop_value=prop_value)
     else:
-        entry["visits"] = row["visits"]
-        entry["pageviews"] = row["pageviews"]
+        shown["visits"] = row["visits"]
+        shown["pageviews"] = row["pageviews"]
         if dim in VISIT_DIMENSIONS:
-            entry["bounce_rate"] = metrics(row)["bounce_rate"]
+            shown["bounce_rate"] = metrics(row)["bounce_rate"]
         if dim == "page" and row["pageviews"]:
-            entry["time_on_page_s"] = round(row["engaged_ms"] / row["pageviews"] / 1000, 1)
+            shown["time_on_page_s"] = round(row["engaged_ms"] / row["pageviews"] / 1000, 1)
             if row["scroll_n"]:
-                entry["scroll_depth"] = round(row["scroll_sum"] / row["scroll_n"])
-    return entry
+                shown["scroll_depth"] = round(row["scroll_sum"] / row["scroll_n"])
+    return shown
 
 
 async def report(store: Store, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
     first, last = period.days
-    totals = metrics(await store.totals(site.id, first, last))
     top = {}
     for dim in DIMENSIONS:
         rows, _ = await store.breakdown(site.id, dim, first, last, limit, columns=needs(dim))
-        top[dim] = [_entry(dim, value, row) for value, row in rows]
-    dropped = {value: row["pageviews"] for value, row in await store.top_values(site.id, "dropped", first, last, 100)}
+        top[dim] = [entry(dim, value, row) for value, row in rows]
+    dropped_rows, _ = await store.breakdown(site.id, "dropped", first, last, 100)
+    dropped = {value: row["pageviews"] for value, row in dropped_rows}
     return {
         "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
-        "totals": totals,
+        "totals": await totals(store, site, period),
         "top": top,
         "dropped": dropped,
     }
 
 
 # ── the dashboard's and the API's reads: same store calls, same derived figures ─────────────────
-
-def entry(dim: str, value: str, row: Row) -> dict[str, Any]:
-    """One row of a top list, exactly as ``report`` shows it."""
-    return _entry(dim, value, row)
-
 
 async def totals(store: Store, site: Site, period: Range) -> dict[str, float | int]:
     return metrics(await store.totals(site.id, *period.days))
@@ -144,7 +140,7 @@ async def breakdown(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of one dimension's list (1-based ``page``) and the number of values matching ``search``."""
     rows, matched = await store.breakdown(site.id, dim, *period.days, limit, (page - 1) * limit, search, needs(dim))
-    return [_entry(dim, value, row) for value, row in rows], matched
+    return [entry(dim, value, row) for value, row in rows], matched
 
 
 _EMPTY: Row = dict.fromkeys(COLUMNS, 0)

@@ -228,16 +228,6 @@ class SQLiteStore:
         return dict(await cursor.fetchone())
 
     @_faults_as_store_errors
-    async def top_values(self, site: int, dim: str, first_day: int, last_day: int, limit: int) -> list[tuple[str, Row]]:
-        order = _ORDER_BY.get(dim, "visitors")
-        cursor = await self.db.execute(
-            f"SELECT value, {_SUMS} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? "
-            f"GROUP BY value HAVING {order} > 0 ORDER BY {order} DESC, pageviews DESC, value LIMIT ?",
-            (site, dim, first_day, last_day, limit),
-        )
-        return [(row["value"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
-
-    @_faults_as_store_errors
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
         cursor = await self.db.execute(
             f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
