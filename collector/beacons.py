@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable
 
 from collector.hits import Beacon, Kind, Props
+from collector.urls import clean_text
 
 MAX_URL = 4096
 MAX_NAME = 120
@@ -20,7 +21,6 @@ MAX_PROP_KEY = 128
 MAX_PROP_VALUE = 512
 MAX_ENGAGED_MS = 30 * 60 * 1000   # one ping never reports more than a visit's idle limit
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _SCREEN = re.compile(r"^(\d{1,6})\s*[xX*]\s*\d{1,6}$")
 
@@ -118,22 +118,17 @@ class Fields:
         return Fields(value, prefix=f"{field}.")
 
 
-def clean(text: str, limit: int) -> str:
-    """Printable text only, capped: values become dashboard rows and CSV cells."""
-    return _CONTROL.sub("", text)[:limit].strip()
-
-
 def _prop(field: str, key: Any, value: Any) -> tuple[str, str]:
     if isinstance(value, bool):
         value = "true" if value else "false"
     elif isinstance(value, (int, float)) and value == value:
         value = str(value)
     elif not isinstance(value, str):
-        raise BadBeacon(f"{field}.{clean(str(key), 40)}", "must be a string, number or boolean")
-    name = clean(key, MAX_PROP_KEY)
+        raise BadBeacon(f"{field}.{clean_text(str(key), 40)}", "must be a string, number or boolean")
+    name = clean_text(key, MAX_PROP_KEY)
     if not name:
         raise BadBeacon(field, "property names must not be empty")
-    return name, clean(value, MAX_PROP_VALUE)
+    return name, clean_text(value, MAX_PROP_VALUE)
 
 
 def language_tag(raw: str) -> str:
@@ -147,7 +142,7 @@ def language_tag(raw: str) -> str:
 
 
 def _event_name(fields: Fields, *names: str) -> str:
-    name = clean(fields.text(*names, limit=4 * MAX_NAME, required=True), MAX_NAME)
+    name = clean_text(fields.text(*names, limit=4 * MAX_NAME, required=True), MAX_NAME)
     if not name:
         raise BadBeacon(fields.prefix + names[0], "must not be empty")
     return name

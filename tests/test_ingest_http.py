@@ -179,3 +179,13 @@ def test_tracker_script_is_served(server: Server) -> None:
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
     assert "set-cookie" not in response.headers
+
+
+def test_lone_surrogates_in_event_data_are_dropped_not_fatal(server: Server) -> None:
+    """JSON can carry lone UTF-16 surrogates, which no database can store as text."""
+    body = b'{"n":"Sign\\ud800up","u":"https://example.com/","d":"example.com","p":{"k\\udc00":"v\\ud83d"}}'
+    assert server.post("/api/event", body).status_code == 202
+    rows = server.rows()
+    day = next(iter(rows))[0]
+    assert rows[(day, "event", "Signup")]["events"] == 1
+    assert rows[(day, "event_prop", "Signup\x1fk\x1fv")]["events"] == 1
