@@ -1,5 +1,5 @@
-/* Crumbless tracker. Readable source: the server minifies it once at start (calmjs.parse shortens
- * the local names, so name things clearly here) and serves it compressed.
+/* Crumbless tracker. Readable source: the server minifies it once at start (the minifier shortens
+ * local names, so name things clearly here) and serves it compressed.
  *
  *   <script defer src="https://HOST/js/site.js" data-website-id="SITE-ID"></script>
  *
@@ -8,26 +8,31 @@
  * event names and properties. Nothing is stored in it (no cookies, no localStorage,
  * sessionStorage or IndexedDB) and nothing is probed (no fingerprinting).
  *
- * ES5 syntax (the minifier's parser) with ES2017 browser APIs. Every byte is served to every
- * visitor, so the code prefers short expressions; the comments say what they mean.
+ * Syntax up to ES2019 (what the server's minifier is told to emit), browser APIs of the ES2017
+ * era. Every byte is served to every visitor (budget: 1,200 bytes gzipped, enforced by
+ * tests/test_tracker_serving.py), so the code prefers short expressions; the comments say what
+ * they mean. Measure before restructuring: gzip rewards repetition, so a helper that removes
+ * repeated text (say, for addEventListener) can make the served script larger.
  */
-(function (win, doc, nav, loc) {
-  var script = doc.currentScript;
+(function (win, doc, nav, loc, script) {
+  // No current script (a module script, or code evaluated by a loader): no options, no counting.
   if (!script) return;
   var options = script.dataset,
     // The server writes its CRUMBLESS_COLLECT_PATH here when it loads this file.
     COLLECT_PATH = "/api/p",
     endpoint = (options.hostUrl || new URL(script.src).origin) + COLLECT_PATH,
     // Switches are on when present, whatever their value (like HTML's boolean attributes).
-    keepHash = "hash" in options && !("excludeHash" in options),
+    keepHash = "hash" in options,
     keepSearch = !("excludeSearch" in options),
-    fileTypes = (options.fileTypes || "pdf,doc,docx,xls,xlsx,ppt,pptx,csv,txt,zip,gz,7z,rar,dmg,exe,msi,pkg,iso,mp3,mp4,mov,wav").split(/, */),
+    // Documents, spreadsheets and slides (Microsoft and OpenDocument), data, archives and media:
+    // what the sites Crumbless is for offer. Software downloads need data-file-types.
+    fileTypes = (options.fileTypes || "pdf,doc,docx,xls,xlsx,ppt,pptx,odt,ods,odp,csv,zip,mp3,mp4").split(/, */),
     // Decided once: a page that must not be measured sends nothing, and its API still works.
     // (A file: page has an empty host name, which the last, empty branch of the pattern matches.)
     off =
-      (!("allowLocal" in options) && /^(localhost|127\.|\[::1]|$)/.test(loc.hostname)) ||
-      (options.domains && options.domains.split(/, */).indexOf(loc.hostname) < 0) ||
-      ("respectDnt" in options && (nav.doNotTrack == 1 || nav.globalPrivacyControl)),
+      !("allowLocal" in options) && /^(localhost|127\.|\[::1]|$)/.test(loc.hostname) ||
+      options.domains && options.domains.split(/, */).indexOf(loc.hostname) < 0 ||
+      "respectDnt" in options && (nav.doNotTrack == 1 || nav.globalPrivacyControl),
     // The page being measured: `page` is its URL as reported, `key` what makes it another page.
     page,
     key,
@@ -56,9 +61,7 @@
       off ||
         doc.prerendering ||
         !body ||
-        fetch(endpoint, { method: "POST", body: (json = JSON.stringify(body)), keepalive: 1, credentials: "omit" }).catch(function () {
-          nav.sendBeacon(endpoint, json);
-        });
+        fetch(endpoint, { method: "POST", body: json = JSON.stringify(body), keepalive: 1, credentials: "omit" }).catch(() => nav.sendBeacon(endpoint, json));
     } catch (e) {
       // Never break the page being measured.
     }
@@ -67,7 +70,7 @@
   // ── engagement: time visible and focused since the last ping, and the deepest scroll ──
 
   function measure() {
-    depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) * 100) / doc.documentElement.scrollHeight)));
+    depth = Math.max(depth, Math.min(100, (scrollY + innerHeight) * 100 / doc.documentElement.scrollHeight | 0));
   }
 
   // When the page is hidden, left, blurred or focused, and before each SPA navigation (routers
@@ -120,7 +123,7 @@
         name;
       if (tagged) {
         // data-crumbless-event="Name" data-crumbless-event-plan="pro" → Name {plan: "pro"}
-        [].forEach.call(tagged.attributes, function (attribute) {
+        [].forEach.call(tagged.attributes, (attribute) => {
           var match = /^data-(crumbless|umami)-event(-(.+))?$/.exec(attribute.name);
           if (match) match[3] ? (props[match[3]] = attribute.value) : (name = attribute.value);
         });
@@ -138,7 +141,7 @@
 
   // ── wiring ──
 
-  ["pushState", "replaceState"].forEach(function (method) {
+  ["pushState", "replaceState"].forEach((method) => {
     var original = history[method];
     history[method] = function () {
       original.apply(this, arguments);
@@ -148,11 +151,9 @@
   // Outside hash mode a hashchange leaves the key as it is; one step firing both counts once.
   win.addEventListener("popstate", pageview);
   win.addEventListener("hashchange", pageview);
-  win.addEventListener("pageshow", function (event) {
-    event.persisted && load();
-  });
+  win.addEventListener("pageshow", (event) => event.persisted && load());
   // The page is left: report now and stop the clock (the document turns hidden only after this).
-  win.addEventListener("pagehide", function () {
+  win.addEventListener("pagehide", () => {
     engagement();
     activeSince = 0;
   });
@@ -168,4 +169,4 @@
 
   // A prerendered page is not a visit until someone actually looks at it.
   doc.prerendering ? doc.addEventListener("prerenderingchange", load) : load();
-})(window, document, navigator, location);
+})(window, document, navigator, location, document.currentScript);
