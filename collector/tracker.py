@@ -30,7 +30,8 @@ from starlette.responses import Response
 from collector.config import Settings
 from collector.sites import Site
 
-SOURCE = Path(__file__).resolve().parent.parent / "tracker.js"
+# A link to the repository's tracker.js, so that a wheel carries the script inside the package.
+SOURCE = Path(__file__).parent / "tracker.js"
 CACHE_CONTROL = "public, max-age=3600, stale-while-revalidate=86400"
 MEDIA_TYPE = "text/javascript; charset=utf-8"
 # The one line of tracker.js the server fills in: where the script sends its beacons.
