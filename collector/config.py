@@ -41,7 +41,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
     Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; older daily and hourly rows are deleted once a day. `0` keeps them forever."),
     Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; the rest fold into `(other)`."),
-    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory; beyond it the least recently seen are forgotten."),
+    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each); beyond it the least recently seen are forgotten."),
     Option("CRUMBLESS_MAX_BODY", "16384", "Largest beacon body accepted, in bytes (larger gets 413)."),
     Option("CRUMBLESS_SCRIPT_PATH", "/js/site.js", "Path at which the tracking script is served; a neutral name that ad-block lists do not target (see docs/tracker.md)."),
     Option("CRUMBLESS_COLLECT_PATH", "/api/p", "Path at which the tracking script sends its beacons (it learns the path from the server); neutral like the script's."),

@@ -189,7 +189,6 @@ def _raise_scroll(hit: Hit, counts: Aggregator, path: str, counted: int) -> int:
 def _count_visitor(hit: Hit, record: VisitorRecord, counts: Aggregator, dim: str, value: str) -> None:
     """+1 visitor under (dim, value) the first time this visitor has that value today."""
     mark = crc32(f"{dim}{PROP_SEPARATOR}{value}".encode())
-    if mark in record.counted:
+    if not record.first_time(mark):
         return
-    record.counted.append(mark)
     counts.add(hit.site, hit.day, dim, value, VISITORS, 1)

@@ -8,30 +8,98 @@ the counting rules stay outside both.
 
 from __future__ import annotations
 
-from array import array
-from dataclasses import dataclass, field
+import struct
+from dataclasses import dataclass
 from typing import Protocol
 
 VisitValues = tuple[tuple[str, str], ...]
+_MARK = struct.Struct("<I")
 
 
 @dataclass(slots=True)
 class VisitorRecord:
+    """What counting.py reads and changes for one visitor; stores keep it packed (see ``pack``)."""
+
     site: int
     day: int
     last_seen: int = 0          # whole seconds
-    # Hours of the day (0–23), not hour numbers: small ints are shared objects in CPython, and
-    # the record's day gives the rest.
-    last_hour: int = -1         # last local hour this visitor was counted active in
-    visit_hour: int = -1        # hour the current visit's visit/bounce/duration are booked in
+    last_hour: int = -1         # last local hour of the day (0–23) this visitor was counted active in
+    visit_hour: int = -1        # hour of the day the current visit's visit/bounce/duration are booked in
     pageviews: int = 0          # in the current visit
     bounced: bool = False       # the current visit is currently counted as a bounce
+    page_scroll: int = -1       # max scroll counted for the current pageview
+    previous_scroll: int = -1   # ... and for the pageview before it
     values: VisitValues = ()    # the current visit's dimension values, incl. total and entry page
     last_path: str = ""         # current exit page of the visit ("" before its first pageview)
-    page_scroll: int = -1       # max scroll counted for the current pageview
     previous_path: str = ""     # the pageview before it, whose last engagement ping may arrive late
-    previous_scroll: int = -1
-    counted: array = field(default_factory=lambda: array("I"))  # fingerprints of (dim, value) counted today
+    counted: bytes = b""        # 4-byte fingerprints of the (dim, value) pairs counted today
+
+    def first_time(self, mark: int) -> bool:
+        """Remember ``mark``; True when it was not remembered yet.
+
+        A bytes string rather than an array or a set: it is the smallest container (a set of 12
+        ints costs ~700 bytes, an array ~150, these bytes ~80), and a visitor has a dozen marks.
+        """
+        needle = _MARK.pack(mark)
+        found = self.counted.find(needle)
+        while found >= 0:
+            if found % 4 == 0:
+                return False
+            found = self.counted.find(needle, found + 1)
+        self.counted += needle
+        return True
+
+
+# The numeric fields of a record, packed; the marks follow. Fixed-size types are safe here:
+# last_seen is in seconds (u32 lasts until 2106), pageviews saturates (only "≥ 2" matters).
+_NUMBERS = struct.Struct("<IIIbbHBbb")
+MAX_PAGEVIEWS = 0xFFFF
+
+# The stored form: the packed numbers and marks, and the three strings, which are shared with
+# other records and the aggregator (a reference costs 8 bytes, a copy costs the string).
+Packed = tuple[bytes, VisitValues, str, str]
+
+
+def pack(record: VisitorRecord) -> Packed:
+    """~170 bytes per visitor instead of ~350 as objects: the state holds every visitor of the day."""
+    numbers = _NUMBERS.pack(
+        record.site,
+        record.day,
+        record.last_seen,
+        record.last_hour,
+        record.visit_hour,
+        min(record.pageviews, MAX_PAGEVIEWS),
+        record.bounced,
+        record.page_scroll,
+        record.previous_scroll,
+    )
+    return (numbers + record.counted, record.values, record.last_path, record.previous_path)
+
+
+def unpack(packed: Packed) -> VisitorRecord:
+    data, values, last_path, previous_path = packed
+    site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll = _NUMBERS.unpack_from(data)
+    return VisitorRecord(
+        site,
+        day,
+        last_seen,
+        last_hour,
+        visit_hour,
+        pageviews,
+        bool(bounced),
+        page_scroll,
+        previous_scroll,
+        values,
+        last_path,
+        previous_path,
+        data[_NUMBERS.size :],
+    )
+
+
+def site_day_seen(packed: Packed) -> tuple[int, int, int]:
+    """The fields housekeeping and the realtime view read, without building a record."""
+    site, day, last_seen = _NUMBERS.unpack_from(packed[0])[:3]
+    return site, day, last_seen
 
 
 class VisitorState(Protocol):
@@ -51,29 +119,38 @@ class VisitorState(Protocol):
 
 
 class MemoryVisitorState:
-    """A dict in insertion order doubling as an LRU: touching a record moves it to the end."""
+    """A dict in insertion order doubling as an LRU: touching a record moves it to the end.
+
+    Records are kept packed (``pack``): a busy site has tens of thousands of visitors a day, all
+    of them held until the day closes, and memory is what caps how many fit (DESIGN §9).
+    """
 
     def __init__(self, max_visitors: int) -> None:
         self.max_visitors = max_visitors
         self.evicted = 0
-        self._records: dict[int, VisitorRecord] = {}
+        self._records: dict[int, Packed] = {}
 
     def __len__(self) -> int:
         return len(self._records)
 
     async def get(self, visitor: int) -> VisitorRecord | None:
-        return self._records.get(visitor)
+        packed = self._records.get(visitor)
+        return None if packed is None else unpack(packed)
 
     async def put(self, visitor: int, record: VisitorRecord) -> None:
         records = self._records
         records.pop(visitor, None)
-        records[visitor] = record
+        records[visitor] = pack(record)
         if len(records) > self.max_visitors:
             del records[next(iter(records))]
             self.evicted += 1
 
     async def drop_days(self, site: int, before_day: int) -> int:
-        stale = [k for k, r in self._records.items() if r.site == site and r.day < before_day]
+        stale = []
+        for key, packed in self._records.items():
+            record_site, day, _ = site_day_seen(packed)
+            if record_site == site and day < before_day:
+                stale.append(key)
         for key in stale:
             del self._records[key]
         return len(stale)
@@ -81,8 +158,9 @@ class MemoryVisitorState:
     def active_since(self, site: int, since: int) -> int:
         # Records are kept in order of last touch, so the walk stops at the first older one.
         count = 0
-        for record in reversed(self._records.values()):
-            if record.last_seen < since:
+        for packed in reversed(self._records.values()):
+            record_site, _, last_seen = site_day_seen(packed)
+            if last_seen < since:
                 break
-            count += record.site == site
+            count += record_site == site
         return count

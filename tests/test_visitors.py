@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from collector.visitors import MemoryVisitorState, VisitorRecord
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.visitors import MAX_PAGEVIEWS, MemoryVisitorState, VisitorRecord, pack, unpack
 
 
 def test_least_recently_seen_visitor_is_evicted_and_counted() -> None:
@@ -49,3 +52,42 @@ def test_realtime_pageviews_per_minute_keep_half_an_hour() -> None:
     assert len(series) == 30
     assert series == [m % 3 for m in range(10, 40)]
     assert realtime.pageviews_per_minute(2, start) == [0] * 30
+
+
+records = st.builds(
+    VisitorRecord,
+    site=st.integers(0, 2**32 - 1),
+    day=st.integers(0, 2**32 - 1),
+    last_seen=st.integers(0, 2**32 - 1),
+    last_hour=st.integers(-1, 23),
+    visit_hour=st.integers(-1, 23),
+    pageviews=st.integers(0, MAX_PAGEVIEWS),
+    bounced=st.booleans(),
+    page_scroll=st.integers(-1, 100),
+    previous_scroll=st.integers(-1, 100),
+    values=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=20)), max_size=4).map(tuple),
+    last_path=st.text(max_size=30),
+    previous_path=st.text(max_size=30),
+    counted=st.lists(st.integers(0, 2**32 - 1), max_size=20).map(lambda marks: b"".join(m.to_bytes(4, "little") for m in marks)),
+)
+
+
+@given(records)
+def test_a_packed_record_unpacks_to_the_same_record(record: VisitorRecord) -> None:
+    assert unpack(pack(record)) == record
+
+
+def test_pageviews_saturate_when_packed_since_only_two_or_more_matters() -> None:
+    record = VisitorRecord(site=1, day=2, pageviews=MAX_PAGEVIEWS + 5)
+    assert unpack(pack(record)).pageviews == MAX_PAGEVIEWS
+
+
+def test_a_mark_is_remembered_once_and_only_at_its_own_offset() -> None:
+    record = VisitorRecord(site=1, day=2)
+    assert record.first_time(0x01020304) and record.first_time(0x05060708)
+    assert record.counted == bytes.fromhex("0403020108070605")
+    # 0x08010203 is the bytes 03 02 01 08, found in there at offset 1: not a mark of its own.
+    assert record.first_time(0x08010203) is True
+    assert record.first_time(0x01020304) is False
+    assert record.first_time(0x08010203) is False
+    assert len(record.counted) == 12
