@@ -9,7 +9,7 @@ from collector.store import StoreError
 from dashboard import auth, csrf
 from dashboard.auth import Auth, page
 from dashboard.context import dashboard, store
-from dashboard.passwords import MIN_LENGTH, hash_password, verify_password
+from dashboard.passwords import MIN_LENGTH, hash_password
 from dashboard.templates import render
 from dashboard.tokens import new_api_token, token_hash
 
@@ -41,9 +41,7 @@ async def login(request: Request) -> Response:
     try:
         user = await auth.check_password(request, name, password)
     except auth.LoginLocked as exc:
-        response = _login_page(request, 429, f"Too many failed attempts for this account. Try again in {exc.retry_after // 60 + 1} minutes.", name)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _locked(_login_page(request, 429, _locked_message(exc), name), exc)
     if user is None:
         return _login_page(request, 401, "Wrong user name or password.", name)
     response = RedirectResponse(auth.safe_next(str(form.get("next", ""))), status_code=303)
@@ -51,10 +49,19 @@ async def login(request: Request) -> Response:
     return response
 
 
+def _locked_message(exc: auth.LoginLocked) -> str:
+    return f"Too many failed attempts for this account. Try again in {exc.retry_after // 60 + 1} minutes."
+
+
+def _locked(response: Response, exc: auth.LoginLocked) -> Response:
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @page()
 async def logout(request: Request, user: Auth) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    auth.end_session(request, response)
+    await auth.end_session(request, response, user.session)
     return response
 
 
@@ -71,8 +78,12 @@ async def account(request: Request, user: Auth) -> Response:
 async def change_password(request: Request, user: Auth) -> Response:
     assert user.form is not None
     current, new, again = (str(user.form.get(k, "")) for k in ("current", "new", "again"))
-    if not verify_password(user.user.password_hash, current):
-        return await _account_page(request, user, 400, password_error="The current password is not right.")
+    # Behind the login limiter too: a stolen session must not become a way to guess the password.
+    try:
+        if await auth.check_password(request, user.user.name, current) is None:
+            return await _account_page(request, user, 400, password_error="The current password is not right.")
+    except auth.LoginLocked as exc:
+        return _locked(await _account_page(request, user, 429, password_error=_locked_message(exc)), exc)
     if len(new) < MIN_LENGTH:
         return await _account_page(request, user, 400, password_error=f"The new password needs at least {MIN_LENGTH} characters.")
     if new != again:

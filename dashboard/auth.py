@@ -8,6 +8,7 @@ enforces CSRF on every POST, so no handler can forget it.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from functools import wraps
 from typing import Awaitable, Callable
@@ -80,7 +81,9 @@ def start_session(request: Request, response: Response, user: User) -> None:
     sessions.set_cookie(response, ctx.key, sessions.new_session(user.id, user.session_epoch), secure)
 
 
-def end_session(request: Request, response: Response) -> None:
+async def end_session(request: Request, response: Response, session: sessions.Session) -> None:
+    """Clear the cookie, and void it server-side: a copy taken earlier must not outlive the logout."""
+    await store(request).end_session(sessions.nonce_digest(session), sessions.expires(session), int(time.time()))
     sessions.clear_cookie(response, sessions.is_https(request, dashboard(request).settings.public_url))
 
 
@@ -94,6 +97,8 @@ async def current(request: Request) -> Auth | None:
         return None
     user = await store(request).user_by_id(session.user)
     if user is None or user.session_epoch != session.epoch:
+        return None
+    if await store(request).session_ended(sessions.nonce_digest(session)):
         return None
     return Auth(user, session)
 

@@ -67,6 +67,15 @@ def decode(key: bytes, cookie: str, now: float | None = None) -> Session | None:
     return session
 
 
+def nonce_digest(session: Session) -> str:
+    """What the store keeps of an ended session: its random nonce (the CSRF token), hashed."""
+    return hashlib.sha256(session.csrf.encode()).hexdigest()
+
+
+def expires(session: Session) -> int:
+    return session.issued + MAX_AGE_S
+
+
 def is_https(request: Request, public_url: str) -> bool:
     return request.url.scheme == "https" or public_url.startswith("https://")
 

@@ -14,12 +14,13 @@ import re
 import sqlite3
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from collector.localtime import day_number
 from dashboard.headers import CSP
 from tests.conftest import Server
-from tests.dashboard_support import ADMIN_PASSWORD, Dash, World, make_world, seed_history
+from tests.dashboard_support import ADMIN_PASSWORD, VIEWER_PASSWORD, Dash, World, make_world, seed_history
 from tests.support import CHROME, IPHONE, umami
 
 
@@ -197,6 +198,15 @@ def test_users_can_be_added_granted_and_deleted(world: World) -> None:
     del user_id
 
 
+def test_guessing_the_current_password_in_a_session_counts_as_failed_logins(world: World) -> None:
+    form = {"current": "guess", "new": "new-password-22", "again": "new-password-22"}
+    for _ in range(5):
+        assert world.viewer.post("/account/password", form).status_code == 400
+    right = world.viewer.post("/account/password", {**form, "current": VIEWER_PASSWORD})
+    assert right.status_code == 429 and "Too many failed attempts" in right.text and int(right.headers["retry-after"]) > 0
+    assert world.anonymous().login("viewer", VIEWER_PASSWORD).status_code == 429  # one limit per account
+
+
 def test_changing_the_password_ends_other_sessions(world: World) -> None:
     other_device = Dash(world.server)
     assert other_device.login("admin", ADMIN_PASSWORD).status_code == 303
@@ -209,9 +219,20 @@ def test_changing_the_password_ends_other_sessions(world: World) -> None:
     assert Dash(world.server).login("admin", "new-password-22").status_code == 303
 
 
-def test_logout_ends_the_session(world: World) -> None:
+def test_logout_ends_the_session_and_voids_copies_of_its_cookie(world: World) -> None:
+    other_device = Dash(world.server)
+    assert other_device.login("viewer", VIEWER_PASSWORD).status_code == 303
+    stolen = Dash(world.server)
+    stolen.cookies = httpx.Cookies(world.viewer.cookies)
+    assert stolen.get("/sites", follow_redirects=False).status_code == 200
     assert world.viewer.post("/logout").status_code == 303
     assert world.viewer.get("/sites", follow_redirects=False).status_code == 303
+    assert stolen.get("/sites", follow_redirects=False).status_code == 303  # the copy died with the logout
+    assert other_device.get("/sites", follow_redirects=False).status_code == 200  # other devices stay logged in
+    assert world.viewer.login("viewer", VIEWER_PASSWORD).status_code == 303
+    with sqlite3.connect(world.server.settings.database) as db:
+        ((kept,),) = db.execute("SELECT count(*) FROM ended_sessions WHERE length(nonce_sha256) = 64").fetchall()
+    assert kept == 1
 
 
 def test_api_tokens_are_shown_once_stored_hashed_and_revocable(world: World) -> None:

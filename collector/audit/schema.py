@@ -32,6 +32,7 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("users", "password_hash"): "an argon2id hash of a dashboard user's password (the operator's staff, not visitors)",
     ("users", "session_epoch"): "a counter bumped when a dashboard user's password changes, ending older dashboard sessions",
     ("api_tokens", "token_hash"): "a SHA-256 of a dashboard user's API token, so the token itself is never stored",
+    ("ended_sessions", "nonce_sha256"): "a SHA-256 of the random nonce of a dashboard session ended by logging out, kept until the session would have expired",
     ("salts", "salt"): "today's random 32-byte salt per site; its age and erasure are checked separately",
 }
 

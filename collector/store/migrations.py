@@ -82,6 +82,18 @@ CREATE TABLE share_links (
 );
 """,
     ),
+    (
+        3,
+        # Dashboard sessions ended by logging out, until their cookie would have expired anyway:
+        # a copy of the cookie must stop working at logout, not 14 days later. Only a SHA-256 of
+        # each session's random nonce is kept.
+        """
+CREATE TABLE ended_sessions (
+    nonce_sha256 TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -369,6 +369,20 @@ class SQLiteStore:
         return cursor.rowcount > 0
 
     @_faults_as_store_errors
+    async def end_session(self, nonce_sha256: str, expires: int, now: int) -> None:
+        await self._transaction(
+            (
+                ("DELETE FROM ended_sessions WHERE expires < ?", [(now,)]),
+                ("INSERT OR IGNORE INTO ended_sessions (nonce_sha256, expires) VALUES (?, ?)", [(nonce_sha256, expires)]),
+            )
+        )
+
+    @_faults_as_store_errors
+    async def session_ended(self, nonce_sha256: str) -> bool:
+        row = await (await self.db.execute("SELECT 1 FROM ended_sessions WHERE nonce_sha256 = ?", (nonce_sha256,))).fetchone()
+        return row is not None
+
+    @_faults_as_store_errors
     async def share_token(self, site: int) -> str | None:
         row = await (await self.db.execute("SELECT token FROM share_links WHERE site = ?", (site,))).fetchone()
         return None if row is None else str(row[0])
