@@ -33,8 +33,6 @@ VISIT_TIMEOUT_S = 30 * 60
 VISIT_DIMS = ("source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "screen", "language")
 PROP_SEPARATOR = "\x1f"
 
-_interned: dict[VisitValues, VisitValues] = {}
-
 
 def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> VisitorRecord | None:
     """Apply ``hit``; returns the visitor's updated record, or None when the hit counts nothing."""
@@ -89,14 +87,7 @@ def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
         if value:
             values.append((dim, fold(hit.site, hit.day, dim, value)))
     values.append(("entry_page", fold(hit.site, hit.day, "entry_page", hit.path)))
-    key = tuple(values)
-    # Most visits share a handful of value combinations; sharing the tuple keeps records small.
-    shared = _interned.get(key)
-    if shared is None:
-        if len(_interned) > 100_000:
-            _interned.clear()
-        shared = _interned[key] = key
-    return shared
+    return tuple(values)
 
 
 def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:

@@ -50,19 +50,42 @@ class VisitorRecord:
         return True
 
 
-# The numeric fields of a record, packed; the marks follow. Fixed-size types are safe here:
-# last_seen is in seconds (u32 lasts until 2106), pageviews saturates (only "≥ 2" matters).
-_NUMBERS = struct.Struct("<IIIbbHBbb")
+# A packed record: its numbers, then how many (dimension, value) pairs it has, the numbers of
+# its strings, then its marks. Fixed-size types are safe here: last_seen is in seconds (u32
+# lasts until 2106), pageviews saturates (only "≥ 2" matters), string numbers are per site-day.
+_HEADER = struct.Struct("<IIIbbHBbbBII")
 MAX_PAGEVIEWS = 0xFFFF
-
-# The stored form: the packed numbers and marks, and the three strings, which are shared with
-# other records and the aggregator (a reference costs 8 bytes, a copy costs the string).
-Packed = tuple[bytes, VisitValues, str, str]
+MAX_VALUES = 0xFF
 
 
-def pack(record: VisitorRecord) -> Packed:
-    """~170 bytes per visitor instead of ~350 as objects: the state holds every visitor of the day."""
-    numbers = _NUMBERS.pack(
+class Strings:
+    """The strings of one site-day, numbered, so that a packed record holds 4-byte numbers.
+
+    A record refers to a dozen strings (its visit's dimension names and values, its last two
+    pages). As references in tuples they cost ~600 bytes a visit, since almost every visit has
+    its own combination; as numbers they cost 4 bytes each. The strings themselves are the
+    values the aggregator's cardinality guard lets through that day, so the table is bounded.
+    """
+
+    __slots__ = ("numbers", "strings")
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {"": 0}
+        self.strings: list[str] = [""]
+
+    def number(self, text: str) -> int:
+        number = self.numbers.get(text)
+        if number is None:
+            number = self.numbers[text] = len(self.strings)
+            self.strings.append(text)
+        return number
+
+
+def pack(record: VisitorRecord, strings: Strings) -> bytes:
+    """One bytes object per visitor (~200 bytes): the state holds every visitor of the day."""
+    values = record.values[:MAX_VALUES]
+    number = strings.number
+    header = _HEADER.pack(
         record.site,
         record.day,
         record.last_seen,
@@ -72,13 +95,19 @@ def pack(record: VisitorRecord) -> Packed:
         record.bounced,
         record.page_scroll,
         record.previous_scroll,
+        len(values),
+        number(record.last_path),
+        number(record.previous_path),
     )
-    return (numbers + record.counted, record.values, record.last_path, record.previous_path)
+    numbers = [number(text) for pair in values for text in pair]
+    return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.counted
 
 
-def unpack(packed: Packed) -> VisitorRecord:
-    data, values, last_path, previous_path = packed
-    site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll = _NUMBERS.unpack_from(data)
+def unpack(data: bytes, strings: Strings) -> VisitorRecord:
+    (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
+     count, last_path, previous_path) = _HEADER.unpack_from(data)
+    pairs = struct.unpack_from(f"<{2 * count}I", data, _HEADER.size)
+    text = strings.strings
     return VisitorRecord(
         site,
         day,
@@ -89,16 +118,16 @@ def unpack(packed: Packed) -> VisitorRecord:
         bool(bounced),
         page_scroll,
         previous_scroll,
-        values,
-        last_path,
-        previous_path,
-        data[_NUMBERS.size :],
+        tuple((text[pairs[i]], text[pairs[i + 1]]) for i in range(0, len(pairs), 2)),
+        text[last_path],
+        text[previous_path],
+        data[_HEADER.size + 8 * count :],
     )
 
 
-def site_day_seen(packed: Packed) -> tuple[int, int, int]:
+def site_day_seen(data: bytes) -> tuple[int, int, int]:
     """The fields housekeeping and the realtime view read, without building a record."""
-    site, day, last_seen = _NUMBERS.unpack_from(packed[0])[:3]
+    site, day, last_seen = _HEADER.unpack_from(data)[:3]
     return site, day, last_seen
 
 
@@ -121,45 +150,58 @@ class VisitorState(Protocol):
 class MemoryVisitorState:
     """A dict in insertion order doubling as an LRU: touching a record moves it to the end.
 
-    Records are kept packed (``pack``): a busy site has tens of thousands of visitors a day, all
-    of them held until the day closes, and memory is what caps how many fit (DESIGN §9).
+    Records are kept packed (``pack``), with one string table per site-day: a busy site has tens
+    of thousands of visitors a day, all of them held until the day closes, and memory is what
+    caps how many fit (DESIGN §9).
     """
 
     def __init__(self, max_visitors: int) -> None:
         self.max_visitors = max_visitors
         self.evicted = 0
-        self._records: dict[int, Packed] = {}
+        self._records: dict[int, bytes] = {}
+        self._strings: dict[tuple[int, int], Strings] = {}
 
     def __len__(self) -> int:
         return len(self._records)
 
+    def strings(self, site: int, day: int) -> Strings:
+        table = self._strings.get((site, day))
+        if table is None:
+            table = self._strings[(site, day)] = Strings()
+        return table
+
     async def get(self, visitor: int) -> VisitorRecord | None:
-        packed = self._records.get(visitor)
-        return None if packed is None else unpack(packed)
+        data = self._records.get(visitor)
+        if data is None:
+            return None
+        site, day, _ = site_day_seen(data)
+        return unpack(data, self.strings(site, day))
 
     async def put(self, visitor: int, record: VisitorRecord) -> None:
         records = self._records
         records.pop(visitor, None)
-        records[visitor] = pack(record)
+        records[visitor] = pack(record, self.strings(record.site, record.day))
         if len(records) > self.max_visitors:
             del records[next(iter(records))]
             self.evicted += 1
 
     async def drop_days(self, site: int, before_day: int) -> int:
         stale = []
-        for key, packed in self._records.items():
-            record_site, day, _ = site_day_seen(packed)
+        for key, data in self._records.items():
+            record_site, day, _ = site_day_seen(data)
             if record_site == site and day < before_day:
                 stale.append(key)
         for key in stale:
             del self._records[key]
+        for site_day in [k for k in self._strings if k[0] == site and k[1] < before_day]:
+            del self._strings[site_day]
         return len(stale)
 
     def active_since(self, site: int, since: int) -> int:
         # Records are kept in order of last touch, so the walk stops at the first older one.
         count = 0
-        for packed in reversed(self._records.values()):
-            record_site, _, last_seen = site_day_seen(packed)
+        for data in reversed(self._records.values()):
+            record_site, _, last_seen = site_day_seen(data)
             if last_seen < since:
                 break
             count += record_site == site

@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.visitors import MAX_PAGEVIEWS, MemoryVisitorState, VisitorRecord, pack, unpack
+from collector.visitors import MAX_PAGEVIEWS, MemoryVisitorState, Strings, VisitorRecord, pack, unpack
 
 
 def test_least_recently_seen_visitor_is_evicted_and_counted() -> None:
@@ -65,21 +65,35 @@ records = st.builds(
     bounced=st.booleans(),
     page_scroll=st.integers(-1, 100),
     previous_scroll=st.integers(-1, 100),
-    values=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=20)), max_size=4).map(tuple),
+    values=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=20)), max_size=12).map(tuple),
     last_path=st.text(max_size=30),
     previous_path=st.text(max_size=30),
     counted=st.lists(st.integers(0, 2**32 - 1), max_size=20).map(lambda marks: b"".join(m.to_bytes(4, "little") for m in marks)),
 )
 
 
-@given(records)
-def test_a_packed_record_unpacks_to_the_same_record(record: VisitorRecord) -> None:
-    assert unpack(pack(record)) == record
+@given(st.lists(records, min_size=1, max_size=5))
+def test_packed_records_unpack_to_the_same_records(batch: list[VisitorRecord]) -> None:
+    strings = Strings()
+    packed = [pack(record, strings) for record in batch]
+    assert [unpack(data, strings) for data in packed] == batch
 
 
 def test_pageviews_saturate_when_packed_since_only_two_or_more_matters() -> None:
     record = VisitorRecord(site=1, day=2, pageviews=MAX_PAGEVIEWS + 5)
-    assert unpack(pack(record)).pageviews == MAX_PAGEVIEWS
+    strings = Strings()
+    assert unpack(pack(record, strings), strings).pageviews == MAX_PAGEVIEWS
+
+
+def test_a_closed_day_takes_its_string_table_with_it() -> None:
+    state = MemoryVisitorState(10)
+    pairs = (("total", ""), ("country", "DE"), ("entry_page", "/a"))
+    for visitor, (site, day) in enumerate([(1, 5), (1, 6), (2, 5)]):
+        asyncio.run(state.put(visitor, VisitorRecord(site=site, day=day, values=pairs, last_path="/a")))
+    assert asyncio.run(state.get(0)) == VisitorRecord(site=1, day=5, values=pairs, last_path="/a")
+    assert asyncio.run(state.drop_days(1, 6)) == 1
+    assert asyncio.run(state.get(0)) is None
+    assert sorted(state._strings) == [(1, 6), (2, 5)]
 
 
 def test_a_mark_is_remembered_once_and_only_at_its_own_offset() -> None:
