@@ -41,6 +41,20 @@ async def read_body(request: HTTPRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers as a plain dict, read once: the pipeline looks up about fifteen.
+
+    Repeated fields are joined with commas, which is what HTTP says they mean (RFC 9110 §5.3).
+    It matters for ``X-Forwarded-For``: a proxy may add its hop as a second line, and reading
+    only the first line would believe whatever the client wrote there.
+    """
+    fields: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        fields[key] = f"{fields[key]}, {text}" if key in fields else text
+    return fields
+
+
 def check_content_type(request: HTTPRequest) -> None:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
@@ -67,7 +81,7 @@ async def collect(request: HTTPRequest, format: str) -> Response:
         body = await read_body(request, collector.settings.max_body)
         client = request.scope.get("client")
         peer = client[0] if client else ""
-        outcome = await collector.ingest(Request(format, body, request.headers, peer))
+        outcome = await collector.ingest(Request(format, body, header_fields(request.scope["headers"]), peer))
     except BadBeacon as exc:
         return error(exc)
     except ClientDisconnect:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from tests.conftest import Server
@@ -92,6 +93,22 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies(server: Server
     assert {v for (_, d, v) in rows if d == "country"} >= {country}
     assert rows[(day, "country", country)]["pageviews"] >= 1
     assert rows[(day, "total", "")]["visitors"] == (2 if trusted and "198.51.100.1" in str(headers) else 1)
+
+
+def test_a_forwarded_for_header_repeated_on_several_lines_is_read_as_one_list(server: Server) -> None:
+    """A proxy may add its hop as a new line: the client's own first line must not decide."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(server.app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://crumbless.test") as http:
+            headers = [("Content-Type", "text/plain"), ("User-Agent", CHROME),
+                       ("X-Forwarded-For", "203.0.113.77"),    # written by the client
+                       ("X-Forwarded-For", "198.51.100.1")]    # added by our proxy
+            return await http.post("/api/event", content=plausible("example.com", "https://example.com/"), headers=headers)
+
+    assert server.call(send).status_code == 202
+    rows = server.rows()
+    assert {v for (_, d, v) in rows if d == "country"} == {"FR"}
 
 
 def test_bots_are_dropped_and_counted_by_reason(server: Server) -> None:
