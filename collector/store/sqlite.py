@@ -8,13 +8,14 @@ still hold the old page images.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from functools import wraps
-from typing import Any, Awaitable, Callable, Iterable, ParamSpec, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, ParamSpec, Sequence, TypeVar
 
 import aiosqlite
 
@@ -80,10 +81,18 @@ def _site(row: sqlite3.Row) -> Site:
     return Site(row["id"], row["website_id"], row["domain"], row["name"], row["timezone"], extra)
 
 
+# Connections that only read, for the dashboard: SQLite runs a query without holding Python's
+# lock, so the overview's top lists run side by side on a multi-core machine, and none of them
+# waits behind a flush on the writing connection (WAL lets readers and one writer work at once).
+READERS = 2
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -99,14 +108,37 @@ class SQLiteStore:
             for pragma in _PRAGMAS:
                 await self._db.execute(pragma)
             await self._migrate()
+            for _ in range(READERS):
+                reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._all_readers.append(reader)
+                reader.row_factory = sqlite3.Row
+                for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA query_only=ON"):
+                    await reader.execute(pragma)
+                self._readers.put_nowait(reader)
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
 
     async def close(self) -> None:
+        readers, self._all_readers = self._all_readers, []
+        self._readers = asyncio.Queue()
+        for reader in readers:
+            await reader.close()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A reading connection for one query; the writing one until the store is open."""
+        if not self._all_readers:
+            yield self.db
+            return
+        reader = await self._readers.get()
+        try:
+            yield reader
+        finally:
+            self._readers.put_nowait(reader)
 
     async def _migrate(self) -> None:
         db = self.db
@@ -221,29 +253,32 @@ class SQLiteStore:
 
     @_faults_as_store_errors
     async def totals(self, site: int, first_day: int, last_day: int) -> Row:
-        cursor = await self.db.execute(
-            f"SELECT {_SUMS} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ?",
-            (site, first_day, last_day),
-        )
-        return dict(await cursor.fetchone())
+        async with self._reader() as db:
+            cursor = await db.execute(
+                f"SELECT {_SUMS} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ?",
+                (site, first_day, last_day),
+            )
+            return dict(await cursor.fetchone())
 
     @_faults_as_store_errors
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
-        cursor = await self.db.execute(
-            f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
-            (site, first_hour, last_hour),
-        )
-        return [(row["hour"], {c: row[c] for c in HOURLY_COLUMNS}) for row in await cursor.fetchall()]
+        async with self._reader() as db:
+            cursor = await db.execute(
+                f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
+                (site, first_hour, last_hour),
+            )
+            return [(row["hour"], {c: row[c] for c in HOURLY_COLUMNS}) for row in await cursor.fetchall()]
 
     # ── the dashboard's read side ──────────────────────────────────────────────────────────────
 
     @_faults_as_store_errors
     async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
-        cursor = await self.db.execute(
-            f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
-            (site, first_day, last_day),
-        )
-        return [(row["day"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
+        async with self._reader() as db:
+            cursor = await db.execute(
+                f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
+                (site, first_day, last_day),
+            )
+            return [(row["day"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
 
     @_faults_as_store_errors
     async def breakdown(
@@ -255,23 +290,24 @@ class SQLiteStore:
         Only ``columns`` are summed (others come back as 0): over a year of a busy dimension the
         sums are most of the query's cost, and most lists need three or four of the nine.
         """
-        order = _ORDER_BY.get(dim, "visitors")
-        wanted = [c for c in COLUMNS if c in columns or c in (order, "pageviews")]
-        sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in wanted)
-        match, params = ("AND instr(lower(value), ?) > 0", (search.lower(),)) if search else ("", ())
-        where = f"FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? {match} GROUP BY value HAVING {order} > 0"
-        cursor = await self.db.execute(
-            f"SELECT value, {sums}, count(*) OVER () AS matched {where} "
-            f"ORDER BY {order} DESC, pageviews DESC, value LIMIT ? OFFSET ?",
-            (site, dim, first_day, last_day, *params, limit, offset),
-        )
-        rows = await cursor.fetchall()
-        if rows:
-            return [(row["value"], {c: row[c] if c in wanted else 0 for c in COLUMNS}) for row in rows], int(rows[0]["matched"])
-        if not offset:
-            return [], 0
-        count = await (await self.db.execute(f"SELECT count(*) FROM (SELECT value, {sums} {where})", (site, dim, first_day, last_day, *params))).fetchone()
-        return [], int(count[0])
+        async with self._reader() as db:
+            order = _ORDER_BY.get(dim, "visitors")
+            wanted = [c for c in COLUMNS if c in columns or c in (order, "pageviews")]
+            sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in wanted)
+            match, params = ("AND instr(lower(value), ?) > 0", (search.lower(),)) if search else ("", ())
+            where = f"FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? {match} GROUP BY value HAVING {order} > 0"
+            cursor = await db.execute(
+                f"SELECT value, {sums}, count(*) OVER () AS matched {where} "
+                f"ORDER BY {order} DESC, pageviews DESC, value LIMIT ? OFFSET ?",
+                (site, dim, first_day, last_day, *params, limit, offset),
+            )
+            rows = await cursor.fetchall()
+            if rows:
+                return [(row["value"], {c: row[c] if c in wanted else 0 for c in COLUMNS}) for row in rows], int(rows[0]["matched"])
+            if not offset:
+                return [], 0
+            count = await (await db.execute(f"SELECT count(*) FROM (SELECT value, {sums} {where})", (site, dim, first_day, last_day, *params))).fetchone()
+            return [], int(count[0])
 
     @_faults_as_store_errors
     async def has_data(self, site: int) -> bool:
