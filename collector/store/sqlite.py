@@ -68,6 +68,45 @@ def _faults_as_store_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Aw
     return wrapper
 
 
+class _TaskLock:
+    """An asyncio lock that the task holding it may take again (store methods call one another).
+
+    It guards the writing connection: a transaction spans several awaits, and any statement
+    another task sent meanwhile would run inside it — committed or rolled back with somebody
+    else's batch, or failing ("cannot start a transaction within a transaction", "database table
+    is locked" for a WAL checkpoint). Reads need no turn: one inside a transaction is harmless.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is not task:
+            await self._lock.acquire()
+            self._owner = task
+        self._depth += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
+def _writes(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Run a method that writes with the writing connection to itself (see ``_TaskLock``)."""
+
+    @wraps(method)
+    async def wrapper(self: "SQLiteStore", *args: Any, **kwargs: Any) -> T:
+        async with self._writing:
+            return await method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -91,6 +130,7 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        self._writing = _TaskLock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
 
@@ -160,6 +200,7 @@ class SQLiteStore:
                 raise
             log.info("database migrated to schema version %d", version)
 
+    @_writes
     async def _transaction(self, work: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         db = self.db
         await db.execute("BEGIN IMMEDIATE")
@@ -185,6 +226,7 @@ class SQLiteStore:
         return None if row is None else bytes(row[0])
 
     @_faults_as_store_errors
+    @_writes
     async def save_salt(self, site: int, day: int, salt: bytes) -> bytes:
         await self.db.execute("INSERT OR IGNORE INTO salts (site, day, salt) VALUES (?, ?, ?)", (site, day, salt))
         stored = await self.load_salt(site, day)
@@ -193,6 +235,7 @@ class SQLiteStore:
         return stored
 
     @_faults_as_store_errors
+    @_writes
     async def erase_salts(self, site: int, before_day: int) -> int:
         cursor = await self.db.execute("DELETE FROM salts WHERE site = ? AND day < ?", (site, before_day))
         erased = cursor.rowcount
@@ -201,12 +244,14 @@ class SQLiteStore:
         return erased
 
     @_faults_as_store_errors
+    @_writes
     async def delete_before(self, site: int, first_kept_day: int) -> int:
         """Two statements, not one transaction: each is idempotent, and retention simply runs again."""
         daily = await self.db.execute("DELETE FROM daily WHERE site = ? AND day < ?", (site, first_kept_day))
         hourly = await self.db.execute("DELETE FROM hourly WHERE site = ? AND hour < ?", (site, first_kept_day * 24))
         return daily.rowcount + hourly.rowcount
 
+    @_writes
     async def _truncate_wal(self) -> None:
         """Checkpoint and empty the WAL, retrying while a reader holds an old snapshot."""
         for attempt in range(50):
@@ -221,6 +266,7 @@ class SQLiteStore:
         cursor = await self.db.execute("SELECT * FROM sites ORDER BY id")
         return [_site(row) for row in await cursor.fetchall()]
 
+    @_writes
     async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
         try:
             cursor = await self.db.execute(
@@ -232,6 +278,7 @@ class SQLiteStore:
         row = await (await self.db.execute("SELECT * FROM sites WHERE id = ?", (cursor.lastrowid,))).fetchone()
         return _site(row)
 
+    @_writes
     async def add_user(self, name: str, password_hash: str, role: str) -> None:
         try:
             await self.db.execute(
@@ -316,6 +363,7 @@ class SQLiteStore:
 
     # ── sites, users, grants, tokens, share links ──────────────────────────────────────────────
 
+    @_writes
     async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
         try:
             await self.db.execute(
@@ -330,6 +378,7 @@ class SQLiteStore:
         return _site(row)
 
     @_faults_as_store_errors
+    @_writes
     async def delete_site(self, site: int) -> None:
         """Idempotent, so a caller can repeat it after a last flush to catch counters still in flight."""
         await self._transaction(
@@ -354,16 +403,19 @@ class SQLiteStore:
         return None if row is None else _user(row)
 
     @_faults_as_store_errors
+    @_writes
     async def set_password(self, user: int, password_hash: str) -> None:
         await self.db.execute(
             "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?", (password_hash, user)
         )
 
     @_faults_as_store_errors
+    @_writes
     async def set_role(self, user: int, role: str) -> None:
         await self.db.execute("UPDATE users SET role = ? WHERE id = ?", (role, user))
 
     @_faults_as_store_errors
+    @_writes
     async def delete_user(self, user: int) -> None:
         await self.db.execute("DELETE FROM users WHERE id = ?", (user,))
 
@@ -379,6 +431,7 @@ class SQLiteStore:
         )
 
     @_faults_as_store_errors
+    @_writes
     async def add_token(self, user: int, name: str, token_hash: str) -> ApiToken:
         created = _now()
         cursor = await self.db.execute(
@@ -400,6 +453,7 @@ class SQLiteStore:
         return None if row is None else _user(row)
 
     @_faults_as_store_errors
+    @_writes
     async def delete_token(self, user: int, token: int) -> bool:
         cursor = await self.db.execute("DELETE FROM api_tokens WHERE id = ? AND user = ?", (token, user))
         return cursor.rowcount > 0
@@ -424,6 +478,7 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     @_faults_as_store_errors
+    @_writes
     async def set_share_token(self, site: int, token: str | None) -> None:
         if token is None:
             await self.db.execute("DELETE FROM share_links WHERE site = ?", (site,))
