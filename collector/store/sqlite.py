@@ -323,23 +323,27 @@ class SQLiteStore:
 
     @_faults_as_store_errors
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
+        return await self._series(
+            f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
+            (site, first_hour, last_hour),
+            HOURLY_COLUMNS,
+        )
+
+    async def _series(self, sql: str, params: tuple[int, ...], columns: Sequence[str]) -> list[tuple[int, Row]]:
+        """Rows of (hour or day, counters) from a query whose first column is the hour or day."""
         async with self._reader() as db:
-            cursor = await db.execute(
-                f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
-                (site, first_hour, last_hour),
-            )
-            return [(row["hour"], {c: row[c] for c in HOURLY_COLUMNS}) for row in await cursor.fetchall()]
+            cursor = await db.execute(sql, params)
+            return [(row[0], {c: row[c] for c in columns}) for row in await cursor.fetchall()]
 
     # ── the dashboard's read side ──────────────────────────────────────────────────────────────
 
     @_faults_as_store_errors
     async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
-        async with self._reader() as db:
-            cursor = await db.execute(
-                f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
-                (site, first_day, last_day),
-            )
-            return [(row["day"], {c: row[c] for c in COLUMNS}) for row in await cursor.fetchall()]
+        return await self._series(
+            f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
+            (site, first_day, last_day),
+            COLUMNS,
+        )
 
     @_faults_as_store_errors
     async def breakdown(
