@@ -154,6 +154,22 @@ def _point(time: str, row: Row) -> dict[str, Any]:
     return {"time": time, **{k: figures[k] for k in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")}}
 
 
+@dataclass(frozen=True)
+class Overview:
+    """Everything the site overview shows from the store, read in one go."""
+
+    report: dict[str, Any]
+    previous: dict[str, float | int]   # the totals of the equal period before, for the changes
+    series: dict[str, Any]
+
+
+async def overview(store: Store, site: Site, period: Range, limit: int) -> Overview:
+    lists_and_totals, previous, series = await asyncio.gather(
+        report(store, site, period, limit), totals(store, site, period.previous()), timeseries(store, site, period)
+    )
+    return Overview(lists_and_totals, previous, series)
+
+
 async def timeseries(store: Store, site: Site, period: Range) -> dict[str, Any]:
     """Visitors, visits and pageviews per local hour (≤ 2 days) or per local day, gaps filled with zeros.
 

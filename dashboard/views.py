@@ -59,9 +59,8 @@ def chart_context(series: dict[str, Any]) -> dict[str, Any]:
 @site_view()
 async def overview(request: Request, view: SiteView) -> Response:
     db = store(request)
-    report = await stats.report(db, view.site, view.period.range, limit=TOP_ROWS)
-    previous = await stats.totals(db, view.site, view.period.range.previous())
-    series = await stats.timeseries(db, view.site, view.period.range)
+    read = await stats.overview(db, view.site, view.period.range, limit=TOP_ROWS)
+    report, previous, series = read.report, read.previous, read.series
     live = snapshot(request, view.site)
     has_data = bool(report["totals"]["pageviews"] or report["totals"]["events"]) or await db.has_data(view.site.id)
     return render(

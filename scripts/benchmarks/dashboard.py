@@ -103,10 +103,8 @@ async def login(http: httpx.AsyncClient, store: Store) -> None:
 
 
 async def overview_stats(store: Store, site: Site, period: stats.Range) -> None:
-    """The ``dashboard.stats`` calls ``dashboard.views.overview`` makes for one page."""
-    await stats.report(store, site, period, limit=TOP_ROWS)
-    await stats.totals(store, site, period.previous())
-    await stats.timeseries(store, site, period)
+    """What ``dashboard.views.overview`` reads for one page."""
+    await stats.overview(store, site, period, limit=TOP_ROWS)
 
 
 async def timed(call: Callable[[], Awaitable[Any]]) -> float:
