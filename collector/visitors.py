@@ -55,7 +55,7 @@ class VisitorRecord:
 # lasts until 2106), pageviews saturates (only "≥ 2" matters), string numbers are per site-day.
 _HEADER = struct.Struct("<IIIbbHBbbBII")
 MAX_PAGEVIEWS = 0xFFFF
-MAX_VALUES = 0xFF
+MAX_PAIRS = 0xFF  # (dimension, value) pairs a record can hold; a visit has about a dozen
 
 
 class Strings:
@@ -83,7 +83,7 @@ class Strings:
 
 def pack(record: VisitorRecord, strings: Strings) -> bytes:
     """One bytes object per visitor (~200 bytes): the state holds every visitor of the day."""
-    values = record.values[:MAX_VALUES]
+    values = record.values[:MAX_PAIRS]
     number = strings.number
     header = _HEADER.pack(
         record.site,
