@@ -22,6 +22,8 @@
     COLLECT_PATH = "/api/p",
     endpoint = (options.hostUrl || new URL(script.src).origin) + COLLECT_PATH,
     // Switches are on when present, whatever their value (like HTML's boolean attributes).
+    // The fragment is sent only in hash mode, where it is the page; so data-exclude-hash (from
+    // Umami, which sends it by default) needs no code here.
     keepHash = "hash" in options,
     keepSearch = !("excludeSearch" in options),
     // Documents, spreadsheets and slides (Microsoft and OpenDocument), data, archives and media:
