@@ -13,6 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from collector.asgi import noting_start
+
 log = logging.getLogger("crumbless.access")
 
 
@@ -27,13 +29,11 @@ class AccessLog:
         started = time.perf_counter()
         status: list[int] = [500]
 
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
+        def note(start: Message) -> None:
+            status[0] = start["status"]
 
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, noting_start(send, note))
         finally:
             log.info(
                 "%s %s %d %.1fms",

@@ -119,8 +119,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         settings.collect_path: endpoints.plausible_event,  # tracker.js's beacons
     }
     routes = [
-        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in beacons.items()),
-        *(Route(path, endpoints.preflight, methods=["OPTIONS"]) for path in beacons),
+        *(Route(path, endpoints.preflight, methods=["OPTIONS"]) for path in beacons),  # POSTs: App.__call__
         Route(settings.script_path, script.serve if script else tracker.missing, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         *dashboard_routes(),  # the dashboard and stats API, each route with its CSP and security headers

@@ -27,8 +27,8 @@ CORS = {
 ACCEPTED_TYPES = ("", "application/json", "text/plain")
 
 
-async def read_body(request: HTTPRequest, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
+async def read_body(request: HTTPRequest, fields: dict[str, str], limit: int) -> bytes:
+    declared = fields.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
     chunks: list[bytes] = []
@@ -55,8 +55,8 @@ def header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return fields
 
 
-def check_content_type(request: HTTPRequest) -> None:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def check_content_type(fields: dict[str, str]) -> None:
+    media_type = fields.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
         raise BadBeacon("content-type", "must be application/json or text/plain", status=415)
 
@@ -77,11 +77,12 @@ def answer(format: str, outcome: Outcome) -> Response:
 async def collect(request: HTTPRequest, format: str) -> Response:
     collector: Collector = request.app.state.collector
     try:
-        check_content_type(request)
-        body = await read_body(request, collector.settings.max_body)
+        fields = header_fields(request.scope["headers"])
+        check_content_type(fields)
+        body = await read_body(request, fields, collector.settings.max_body)
         client = request.scope.get("client")
         peer = client[0] if client else ""
-        outcome = await collector.ingest(Request(format, body, header_fields(request.scope["headers"]), peer))
+        outcome = await collector.ingest(Request(format, body, fields, peer))
     except BadBeacon as exc:
         return error(exc)
     except ClientDisconnect:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 VisitValues = tuple[tuple[str, str], ...]
 _MARK = struct.Struct("<I")
@@ -103,9 +103,11 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
     return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.counted
 
 
-def unpack(data: bytes, strings: Strings) -> VisitorRecord:
+def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRecord:
+    """The record, with its strings looked up in the table of its site-day (read from its header)."""
     (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
      count, last_path, previous_path) = _HEADER.unpack_from(data)
+    strings = strings_of(site, day)
     pairs = struct.unpack_from(f"<{2 * count}I", data, _HEADER.size)
     text = strings.strings
     return VisitorRecord(
@@ -172,10 +174,7 @@ class MemoryVisitorState:
 
     async def get(self, visitor: int) -> VisitorRecord | None:
         data = self._records.get(visitor)
-        if data is None:
-            return None
-        site, day, _ = site_day_seen(data)
-        return unpack(data, self.strings(site, day))
+        return None if data is None else unpack(data, self.strings)
 
     async def put(self, visitor: int, record: VisitorRecord) -> None:
         records = self._records
