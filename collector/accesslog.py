@@ -2,12 +2,13 @@
 
 Uvicorn's own access log prints the client address of every request, so Crumbless turns it off
 and installs this ASGI middleware instead. The query string is left out as well, since pages
-put all sorts of things there.
+put all sorts of things there, and so are share-link tokens.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -44,5 +45,11 @@ class AccessLog:
             )
 
 
+# A share link's token is the whole of its access control: whoever reads the log could open the
+# site's numbers with it. The log keeps the route, not the token.
+_SHARE_TOKEN = re.compile(r"^/share/[^/]+")
+
+
 def _printable(path: Any) -> str:
-    return "".join(c if c.isprintable() else "?" for c in str(path)[:200])
+    shown = _SHARE_TOKEN.sub("/share/{token}", str(path)[:200])
+    return "".join(c if c.isprintable() else "?" for c in shown)

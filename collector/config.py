@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from collector.numbers import LARGEST, NotANumber, whole_number
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -75,14 +77,11 @@ class Settings:
     retention_days: int = 0
 
 
-def _int(name: str, raw: str, minimum: int) -> int:
+def _int(name: str, raw: str, minimum: int, maximum: int = LARGEST) -> int:
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+        return whole_number(raw.strip(), minimum, maximum, name)
+    except NotANumber as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _float(name: str, raw: str, minimum: float) -> float:
@@ -149,7 +148,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     get: Callable[[str], str] = lambda name: env.get(name, _DEFAULTS[name])
     data_dir = Path(get("CRUMBLESS_DATA_DIR") or "data")
     host = get("CRUMBLESS_HOST")
-    port = _int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0)
+    port = _int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0, 65535)
     taken = set(FIXED_PATHS)
     return Settings(
         host=host,

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from collector.beacons import BadBeacon
 from collector.ingest import Collector, Outcome, Request
+from collector.numbers import is_whole_number
 
 log = logging.getLogger("crumbless.ingest")
 
@@ -29,7 +30,7 @@ ACCEPTED_TYPES = ("", "application/json", "text/plain")
 
 async def read_body(request: HTTPRequest, fields: dict[str, str], limit: int) -> bytes:
     declared = fields.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if is_whole_number(declared) and int(declared) > limit:
         raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
     chunks: list[bytes] = []
     size = 0

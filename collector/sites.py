@@ -54,8 +54,15 @@ def _zone(name: str) -> ZoneInfo:
     return zone
 
 
+# "localtime" is whatever zone the server happens to be set to, and "Factory" is the
+# placeholder of an unconfigured system ("-00"): neither names a site's own day, and a site's
+# day (its salt, its counters) must not move when the server is reconfigured.
+TIMEZONES: tuple[str, ...] = tuple(sorted(available_timezones() - {"localtime", "Factory", "posixrules"}))
+_VALID_ZONES = frozenset(TIMEZONES)
+
+
 def valid_timezone(name: str) -> bool:
-    return name in available_timezones()
+    return name in _VALID_ZONES
 
 
 class SiteRegistry:

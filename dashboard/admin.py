@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Awaitable, Callable
-from zoneinfo import available_timezones
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from collector.sites import Site, valid_timezone
+from collector.sites import TIMEZONES, Site, valid_timezone
 from collector.store import StoreError, User
 from collector.tracker import snippet
 from collector.urls import normalize_hostname
@@ -26,7 +25,6 @@ from dashboard.passwords import MIN_LENGTH, hash_password
 from dashboard.templates import error, render
 from dashboard.tokens import new_share_token
 
-TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
 
 
 @dataclass(frozen=True)

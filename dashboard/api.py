@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.numbers import NotANumber, whole_number
 from collector.sites import Site
 from collector.store import User
 from dashboard import stats
@@ -71,9 +72,10 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ApiError(400, f"{name} must be a whole number from 1 to {maximum}, got {raw!r}", name)
-    return int(raw)
+    try:
+        return whole_number(raw, 1, maximum, name)
+    except NotANumber as exc:
+        raise ApiError(400, str(exc), name) from None
 
 
 Handler = Callable[[Request, Site, Period], Awaitable[dict[str, Any]]]

@@ -8,6 +8,7 @@ enforces CSRF on every POST, so no handler can forget it.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from dataclasses import dataclass
 from functools import wraps
@@ -78,7 +79,7 @@ async def check_password(request: Request, name: str, password: str) -> User | N
 def start_session(request: Request, response: Response, user: User) -> None:
     ctx = dashboard(request)
     secure = sessions.is_https(request, ctx.settings.public_url)
-    sessions.set_cookie(response, ctx.key, sessions.new_session(user.id, user.session_epoch), secure)
+    sessions.set_cookie(response, ctx.key, sessions.new_session(user.id, user.session_key), secure)
 
 
 async def end_session(request: Request, response: Response, session: sessions.Session) -> None:
@@ -96,8 +97,8 @@ async def current(request: Request) -> Auth | None:
     if session is None:
         return None
     user = await store(request).user_by_id(session.user)
-    if user is None or user.session_epoch != session.epoch:
-        return None
+    if user is None or not hmac.compare_digest(user.session_key.encode(), session.key.encode()):
+        return None  # the account is gone, or its password changed, or this id is another account's
     if await store(request).session_ended(sessions.nonce_digest(session)):
         return None
     return Auth(user, session)

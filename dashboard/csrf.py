@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from collector.numbers import is_whole_number
+
 FIELD = "csrf"
 LOGIN_TOKEN_TTL_S = 2 * 3600
 
@@ -46,7 +48,7 @@ def login_token_valid(key: bytes, token: object, now: float | None = None) -> bo
     if not isinstance(token, str) or "." not in token:
         return False
     issued, _, mac = token.partition(".")
-    if not issued.isdigit():
+    if not is_whole_number(issued):
         return False
     expected = hmac.new(key, b"login:" + issued.encode(), hashlib.sha256).hexdigest()[:32]
     age = (time.time() if now is None else now) - int(issued)

@@ -7,15 +7,34 @@ and under ``/share/<token>`` for a site's share link.
 
 from __future__ import annotations
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from collector.numbers import MAX_DIGITS
 from dashboard import account, admin, api, export, views
 from dashboard.headers import SecurityHeaders
 from dashboard.templates import STATIC
+
+
+class IdConvertor(Convertor[int]):
+    """Ids in paths (``/users/{user_id:id}``): at most 18 ASCII digits, like every number Crumbless
+    reads (``collector.numbers``). Starlette's ``int`` convertor takes any length, so a path with
+    5,000 digits failed in ``int()`` or in SQLite (a 500); this one simply does not match (a 404)."""
+
+    regex = "[0-9]{1,%d}" % MAX_DIGITS
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 async def home(request: Request) -> Response:
@@ -54,7 +73,7 @@ def routes() -> list[BaseRoute]:
         Route("/account", account.account, methods=["GET"]),
         Route("/account/password", account.change_password, methods=["POST"]),
         Route("/account/tokens", account.create_token, methods=["POST"]),
-        Route("/account/tokens/{token_id:int}/delete", account.revoke_token, methods=["POST"]),
+        Route("/account/tokens/{token_id:id}/delete", account.revoke_token, methods=["POST"]),
         Route("/sites", admin.sites, methods=["GET"]),
         Route("/sites/new", admin.new_site_form, methods=["GET"]),
         Route("/sites/new", admin.create_site, methods=["POST"]),
@@ -66,8 +85,8 @@ def routes() -> list[BaseRoute]:
         *_site_pages("/share/{token}"),
         Route("/users", admin.users, methods=["GET"]),
         Route("/users", admin.create_user, methods=["POST"]),
-        Route("/users/{user_id:int}", admin.update_user, methods=["POST"]),
-        Route("/users/{user_id:int}/delete", admin.delete_user, methods=["POST"]),
+        Route("/users/{user_id:id}", admin.update_user, methods=["POST"]),
+        Route("/users/{user_id:id}/delete", admin.delete_user, methods=["POST"]),
         *api_routes(),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

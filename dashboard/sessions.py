@@ -1,7 +1,8 @@
 """The session cookie: who is logged in, signed with HMAC-SHA256 — the only cookie Crumbless sets.
 
-The cookie carries the user id, the user's session epoch (bumped by a password change, which
-ends every older session), the session's CSRF token and when it was issued. Nothing about
+The cookie carries the user id, the account's session key (random per account and replaced by a
+password change, which ends every older session; it also keeps a cookie from ever opening another
+account that is given the same id), the session's CSRF token and when it was issued. Nothing about
 visitors, no IP address. It is HttpOnly and SameSite=Strict, and Secure whenever the dashboard is
 reached over HTTPS.
 """
@@ -26,7 +27,7 @@ MAX_AGE_S = 14 * 24 * 3600
 @dataclass(frozen=True)
 class Session:
     user: int
-    epoch: int
+    key: str             # the account's session key when the session began
     csrf: str
     issued: int
 
@@ -43,12 +44,12 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def new_session(user: int, epoch: int) -> Session:
-    return Session(user, epoch, secrets.token_urlsafe(24), int(time.time()))
+def new_session(user: int, key: str) -> Session:
+    return Session(user, key, secrets.token_urlsafe(24), int(time.time()))
 
 
 def encode(key: bytes, session: Session) -> str:
-    payload = _b64(json.dumps([session.user, session.epoch, session.csrf, session.issued]).encode())
+    payload = _b64(json.dumps([session.user, session.key, session.csrf, session.issued]).encode())
     return f"{payload}.{_mac(key, payload)}"
 
 
@@ -58,13 +59,19 @@ def decode(key: bytes, cookie: str, now: float | None = None) -> Session | None:
     if not mac or not hmac.compare_digest(mac, _mac(key, payload)):
         return None
     try:
-        user, epoch, csrf, issued = json.loads(_unb64(payload))
-        session = Session(int(user), int(epoch), str(csrf), int(issued))
+        user, key, csrf, issued = json.loads(_unb64(payload))
     except (ValueError, TypeError):
         return None
+    if not (_whole(user) and _whole(issued) and isinstance(key, str) and isinstance(csrf, str)):
+        return None  # e.g. a cookie of the older [user, epoch, …] form: log in again
+    session = Session(user, key, csrf, issued)
     if (time.time() if now is None else now) - session.issued > MAX_AGE_S:
         return None
     return session
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def nonce_digest(session: Session) -> str:

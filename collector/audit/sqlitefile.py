@@ -79,7 +79,11 @@ def dirty_free_pages(path: Path) -> tuple[int, list[FreePage]]:
     """(free pages in the main file, those still holding data). Reads the file, never writes it.
 
     Trunk pages legitimately hold the freelist itself (next trunk, count, leaf page numbers);
-    only the rest of a trunk page, and all of a leaf page, must be zero.
+    only the rest of a trunk page, and all of a leaf page, must be zero — except that when SQLite
+    takes a leaf off a trunk it lowers the count and leaves the last slot's old page number
+    behind. Those stale slots are page numbers of this file, never deleted data, so a 4-byte word
+    in the rest of a trunk page that is a page number of the file is allowed (32 random salt
+    bytes, or text, almost never are).
     """
     with path.open("rb") as f:
         header = f.read(100)
@@ -97,7 +101,7 @@ def dirty_free_pages(path: Path) -> tuple[int, list[FreePage]]:
             leaves = int.from_bytes(page[4:8], "big")
             used = 8 + 4 * leaves
             seen += 1 + _check_leaves(f, page[8:used], page_size, dirty)
-            _note(dirty, trunk, page_size, page[used:])
+            _note(dirty, trunk, page_size, _without_stale_slots(page[used:], _page_count(f, page_size)))
             trunk = int.from_bytes(page[0:4], "big")
         return seen, dirty
 
@@ -109,6 +113,12 @@ def _check_leaves(f: BinaryIO, numbers: bytes, page_size: int, dirty: list[FreeP
         _note(dirty, number, page_size, _page(f, number, page_size))
         count += 1
     return count
+
+
+def _without_stale_slots(rest: bytes, pages: int) -> bytes:
+    """The unused part of a trunk page with every slot holding a page number of the file zeroed."""
+    words = [rest[i : i + 4] for i in range(0, len(rest), 4)]
+    return b"".join(bytes(len(w)) if len(w) == 4 and 0 < int.from_bytes(w, "big") <= pages else w for w in words)
 
 
 def _note(dirty: list[FreePage], number: int, page_size: int, must_be_zero: bytes) -> None:

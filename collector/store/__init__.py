@@ -7,6 +7,7 @@ never live here: a store only adds up the numbers it is given.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -18,13 +19,18 @@ Row = dict[str, int]
 
 @dataclass(frozen=True)
 class User:
-    """A dashboard account. ``session_epoch`` changes with the password, voiding older sessions."""
+    """A dashboard account.
+
+    ``session_key`` is random per account and replaced by a password change: a session cookie
+    carries it, so it opens only the account it was issued for (never a later account given the
+    same id) and ends with every password change.
+    """
 
     id: int
     name: str
     role: str               # 'admin' or 'viewer'
     password_hash: str
-    session_epoch: int = 0
+    session_key: str
 
     @property
     def is_admin(self) -> bool:
@@ -39,6 +45,10 @@ class ApiToken:
     user: int
     name: str
     created_at: str
+
+
+def new_session_key() -> str:
+    return secrets.token_hex(16)
 
 
 class StoreError(Exception):
@@ -117,7 +127,7 @@ class Store(Protocol):
     async def user_by_id(self, user: int) -> User | None: ...
 
     async def set_password(self, user: int, password_hash: str) -> None:
-        """Store a new hash and bump the session epoch, so every existing session ends."""
+        """Store a new hash and a new session key, so every existing session ends."""
         ...
 
     async def set_role(self, user: int, role: str) -> None: ...

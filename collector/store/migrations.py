@@ -94,6 +94,42 @@ CREATE TABLE ended_sessions (
 ) WITHOUT ROWID;
 """,
     ),
+    (
+        4,
+        # Ids are never reused (AUTOINCREMENT): without it SQLite hands a deleted row's id to the
+        # next insert, so a deleted user's session cookie (which names the user id) opened the
+        # next new account, and counters still in flight for a deleted site could land on the next
+        # new site. Each account also gets a random session key, rotated by a password change
+        # (it replaces the session epoch): a cookie is bound to that account, not just to an id.
+        # Rebuilt the way SQLite documents (foreign keys are off while migrations run).
+        """
+CREATE TABLE new_sites (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    website_id TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    extra_domains TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+INSERT INTO new_sites (id, website_id, domain, name, timezone, extra_domains, created_at)
+    SELECT id, website_id, domain, name, timezone, extra_domains, created_at FROM sites;
+DROP TABLE sites;
+ALTER TABLE new_sites RENAME TO sites;
+CREATE TABLE new_users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    created_at TEXT NOT NULL,
+    session_key TEXT NOT NULL
+);
+INSERT INTO new_users (id, name, password_hash, role, created_at, session_key)
+    SELECT id, name, password_hash, role, created_at, lower(hex(randomblob(16))) FROM users;
+DROP TABLE users;
+ALTER TABLE new_users RENAME TO users;
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -16,13 +16,13 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from functools import wraps
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, ParamSpec, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, ParamSpec, Sequence, TypeVar
 
 import aiosqlite
 
 from collector.aggregator import COLUMNS, HOURLY_COLUMNS, Batch
 from collector.sites import Site
-from collector.store import ApiToken, Row, StoreError, User
+from collector.store import ApiToken, Row, StoreError, User, new_session_key
 from collector.store.migrations import MIGRATIONS
 
 log = logging.getLogger("crumbless.store")
@@ -122,12 +122,26 @@ def _writes(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
+def sql_statements(script: str) -> Iterator[str]:
+    """The statements of a script, split where SQLite says one is complete (not at every ";",
+    which may stand inside a string literal or a trigger's body)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                yield pending.strip()
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise StoreError(f"incomplete SQL statement in a migration: {pending.strip()[:60]!r}")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _user(row: sqlite3.Row) -> User:
-    return User(row["id"], row["name"], row["role"], row["password_hash"], row["session_epoch"])
+    return User(row["id"], row["name"], row["role"], row["password_hash"], row["session_key"])
 
 
 def _site(row: sqlite3.Row) -> Site:
@@ -200,20 +214,29 @@ class SQLiteStore:
         await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = await (await db.execute("SELECT max(version) FROM schema_version")).fetchone()
         current = row[0] or 0
-        for version, sql in MIGRATIONS:
-            if version <= current:
-                continue
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in sql.split(";"):
-                    if statement.strip():
+        pending = [(version, sql) for version, sql in MIGRATIONS if version > current]
+        if not pending:
+            return
+        # SQLite's procedure for rebuilding a table: foreign keys off (a DROP TABLE would
+        # otherwise cascade to every referring row), checked before the commit instead.
+        await db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for version, sql in pending:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in sql_statements(sql):
                         await db.execute(statement)
-                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            log.info("database migrated to schema version %d", version)
+                    broken = await (await db.execute("PRAGMA foreign_key_check")).fetchone()
+                    if broken is not None:
+                        raise StoreError(f"migration {version} would leave a dangling reference in {broken[0]}")
+                    await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                log.info("database migrated to schema version %d", version)
+        finally:
+            await db.execute("PRAGMA foreign_keys=ON")
 
     @_writes
     async def _transaction(self, work: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
@@ -296,8 +319,8 @@ class SQLiteStore:
     async def add_user(self, name: str, password_hash: str, role: str) -> None:
         try:
             await self.db.execute(
-                "INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                (name, password_hash, role, _now()),
+                "INSERT INTO users (name, password_hash, role, created_at, session_key) VALUES (?, ?, ?, ?, ?)",
+                (name, password_hash, role, _now(), new_session_key()),
             )
         except sqlite3.IntegrityError:
             raise StoreError(f"a user named {name} already exists") from None
@@ -424,7 +447,7 @@ class SQLiteStore:
     @_writes
     async def set_password(self, user: int, password_hash: str) -> None:
         await self.db.execute(
-            "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?", (password_hash, user)
+            "UPDATE users SET password_hash = ?, session_key = ? WHERE id = ?", (password_hash, new_session_key(), user)
         )
 
     @_faults_as_store_errors
