@@ -154,7 +154,7 @@ class Dash:
         form = dict(data or {})
         if csrf:
             form.setdefault("csrf", self.csrf)
-        headers = {"Origin": origin} if origin else {}
+        headers = {**({"Origin": origin} if origin else {}), **kwargs.pop("headers", {})}
         return self.request("POST", path, data=form, headers=headers, **kwargs)
 
     def login(self, name: str, password: str) -> httpx.Response:
