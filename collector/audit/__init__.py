@@ -9,6 +9,7 @@ One module per job:
 
 * ``addresses`` — finding IP addresses in bytes, and the documented allow-list;
 * ``files`` — which files are read (data directory, database and companions, named logs) and how;
+* ``pending`` — the spill file a stop leaves: counter rows and nothing else;
 * ``database`` — reading the database read-only (SQLite now, PostgreSQL later);
 * ``schema`` — the known schema, derived from the migrations, and identifier-like columns/values;
 * ``salts`` and ``sqlitefile`` — salt age, carved salt records, and zeroed free pages;
@@ -29,6 +30,7 @@ from collector.audit.configuration import check_settings
 from collector.audit.database import Schema, SQLiteDatabase
 from collector.audit.files import scan_files, targets
 from collector.audit.findings import MAX_FINDINGS, UNCHECKED, Finding, Report
+from collector.audit.pending import check_spill_files
 from collector.audit.salts import CurrentSalts, carve_range, check_carved, check_free_pages, check_salt_rows
 from collector.audit.schema import check_rows, check_schema, reference
 from collector.config import Settings
@@ -53,7 +55,9 @@ def audit(
     known = reference()
     check_settings(settings, known.secure_delete, report)
     current = _check_database(settings, known.schema, rules, now, report)
-    carved = scan_files(targets(settings.data_dir, settings.database, logs), rules, carve_range(now), report)
+    files = targets(settings.data_dir, settings.database, logs)
+    carved = scan_files(files, rules, carve_range(now), report)
+    check_spill_files(files, settings.data_dir, rules, report)
     check_carved(carved, current, report)
     return report
 

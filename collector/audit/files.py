@@ -7,6 +7,10 @@ overlapping chunks, so an 8 MB country database or a multi-gigabyte log costs a 
 memory; gzip, bzip2 and xz files (rotated logs) are read decompressed. File names are checked
 too: a file named after an address (a per-client rate-limit file, say) is a record of it.
 
+The spill file a stop leaves when it could not write its counters (``collector/spill.py``) is
+Crumbless's own: it is read for addresses like any other file, and ``spill_files`` picks it out
+so that ``audit/pending.py`` can also hold it to its format (counter rows and nothing else).
+
 A file that opens as a MaxMind DB is skipped: it is the public, read-only country database,
 whose search tree is made of networks, and it holds nothing about visitors. It is recognised by
 its content (``maxminddb`` must open it), not by its name, and every skip is listed in the report.
@@ -30,6 +34,7 @@ import maxminddb
 from collector.audit.addresses import LONGEST_MATCH, AddressRules, Sighting, sightings
 from collector.audit.findings import ADDRESS, UNCHECKED, Finding, Report
 from collector.audit.sqlitefile import RECORD_SPAN, CarvedSalt, carve_salts
+from collector.spill import is_spill_name
 
 CHUNK = 1 << 20
 KEEP = 4 * max(LONGEST_MATCH, RECORD_SPAN)
@@ -68,6 +73,11 @@ def targets(data_dir: Path, database: Path, logs: Sequence[str]) -> list[Target]
             path = Path(log)
             found.setdefault(_identity(path), Target(str(path), path, path.name))
     return list(found.values())
+
+
+def spill_files(files: Sequence[Target], data_dir: Path) -> list[tuple[Target, Path]]:
+    """The spill files among the targets (with their paths): in the data directory itself, named as ``collector/spill.py`` names them."""
+    return [(t, t.path) for t in files if t.path is not None and t.path.parent == data_dir and is_spill_name(t.path.name)]
 
 
 def _walk(root: Path) -> Iterator[Path]:
