@@ -28,6 +28,9 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # Until a response starts: 500 if the application fails (uvicorn then answers 500), 499
+        # (nginx's "client closed request") if it returns without answering, as it does when the
+        # client went away or was answered by the HTTP protocol itself (a body cut short).
         status: list[int] = [500]
 
         def note(start: Message) -> None:
@@ -35,6 +38,8 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, noting_start(send, note))
+            if status[0] == 500:
+                status[0] = 499
         finally:
             log.info(
                 "%s %s %d %.1fms",

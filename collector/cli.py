@@ -15,9 +15,9 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from collector import config
 from collector.config import ConfigError, Settings
+from collector.numbers import NotANumber, whole_number
 from collector.sites import Site, valid_timezone
-from collector.store import StoreError
-from collector.store.sqlite import SQLiteStore
+from collector.store import Store, StoreError, opened_store
 from collector.tracker import snippet
 from collector.urls import normalize_hostname
 
@@ -28,13 +28,9 @@ class CliError(Exception):
 
 
 
-async def _with_store(settings: Settings, work: Callable[[SQLiteStore], Awaitable[int]]) -> int:
-    store = SQLiteStore(settings.database)
-    await store.open()
-    try:
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
+    async with opened_store(settings) as store:
         return await work(store)
-    finally:
-        await store.close()
 
 
 # ── serve ──────────────────────────────────────────────────────────────────────────────────────
@@ -43,6 +39,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from collector.app import create_app
+    from collector.httpprotocol import BoundedHttpToolsProtocol
     from collector.logs import configure
 
     configure(settings.log_level)
@@ -50,6 +47,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=BoundedHttpToolsProtocol,  # uvicorn's httptools protocol, with bounded request heads
         access_log=False,          # uvicorn's prints client addresses; ours (AccessLog) does not
         proxy_headers=False,       # forwarded headers are judged by collector.clientip alone
         server_header=False,
@@ -62,7 +60,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 # ── set-up ─────────────────────────────────────────────────────────────────────────────────────
 
 async def migrate(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         print(f"database {settings.database} is up to date")
         return 0
 
@@ -73,7 +71,7 @@ async def init(settings: Settings, args: argparse.Namespace) -> int:
     """First-run set-up for ``scripts/run``: schema, first admin, a demo site, the country database."""
     from dashboard.passwords import hash_password, random_password
 
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         if await store.user_count() == 0:
             password = settings.admin_password or random_password()
             await store.add_user("admin", hash_password(password), "admin")
@@ -104,7 +102,7 @@ async def site_add(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"{args.timezone!r} is not an IANA time zone (e.g. Europe/Berlin, America/New_York)")
     extra = [normalize_hostname(d) for d in args.extra_domain]
 
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         site = await store.add_site(domain, args.name or domain, args.timezone, extra)
         print(f"site {site.domain} added, id {site.website_id}")
         print("Put this in the <head> of every page:")
@@ -115,7 +113,7 @@ async def site_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def site_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         sites = await store.sites()
         if not sites:
             print("no sites yet: add one with `crumbless site add DOMAIN`")
@@ -137,7 +135,7 @@ async def user_add(settings: Settings, args: argparse.Namespace) -> int:
     else:
         password = random_password()
 
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         await store.add_user(args.name, hash_password(password), args.role)
         shown = "" if args.password_stdin else f", password {password} (shown only once)"
         print(f"user {args.name} added as {args.role}{shown}")
@@ -178,7 +176,7 @@ def find_site(sites: Sequence[Site], key: str) -> Site:
 async def stats(settings: Settings, args: argparse.Namespace) -> int:
     from dashboard.stats import Range, report
 
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         site = find_site(await store.sites(), args.site)
         local_today = datetime.now(site.tz).date()
         last = _date(args.to_date, local_today, "--to")
@@ -261,7 +259,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("site", help="site id or domain")
     st.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD (default: today in the site's time zone)")
     st.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
-    st.add_argument("--limit", type=int, default=10, help="rows per dimension (default 10)")
+    st.add_argument("--limit", type=_option_number(1, 1000), default=10, help="rows per dimension (default 10, at most 1000)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(run=stats)
 
@@ -272,6 +270,19 @@ def parser() -> argparse.ArgumentParser:
     au.add_argument("--self-test", action="store_true", help="plant known leaks in a scratch copy and show that each one is found")
     au.set_defaults(run=audit)
     return top
+
+
+def _option_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type that reads through the one strict number parser (argparse's own ``int``
+    takes ``٥`` and ``5_000``)."""
+
+    def read(text: str) -> int:
+        try:
+            return whole_number(text, low, high, "the option")
+        except NotANumber as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return read
 
 
 def main(argv: Sequence[str] | None = None) -> int:

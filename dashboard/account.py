@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from collector.bodylimit import read_form
 from collector.store import StoreError
 from dashboard import auth, csrf
 from dashboard.auth import Auth, page
@@ -33,7 +34,7 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     ctx = dashboard(request)
     if not csrf.same_origin(request, ctx.settings.public_url) or not csrf.login_token_valid(ctx.key, form.get(csrf.FIELD)):
         return _login_page(request, 403, "The login form expired. Please try again.")

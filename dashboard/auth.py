@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from collector.bodylimit import read_form
 from collector.sites import Site
 from collector.store import User
 from dashboard import csrf, sessions
@@ -132,7 +133,7 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
             if admin and not auth.user.is_admin:
                 return await error(request, 403, "Only an admin can do this.")
             if request.method == "POST":
-                auth.form = await request.form()
+                auth.form = await read_form(request)
                 if not csrf.same_origin(request, dashboard(request).settings.public_url) or not csrf.token_matches(
                     auth.form.get(csrf.FIELD), auth.csrf
                 ):
