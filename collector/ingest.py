@@ -22,7 +22,7 @@ from collector.hits import Beacon, Hit, Kind
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
 from collector.realtime import Realtime
-from collector.referrers import source_name
+from collector.referrers import campaign_tag, source_name
 from collector.sites import Site, SiteRegistry
 from collector.urls import PageUrl, normalize_hostname, parse_page_url
 from collector.useragents import Agent, describe, request_bot_signal
@@ -115,9 +115,9 @@ class Collector:
             visitor=visitor_hash(salt, site.id, ip, user_agent),
             path=page.path,
             source=source_name(page.utm_source, page.ref, beacon.referrer, site.owns_host),
-            utm_source=page.utm_source,
-            utm_medium=page.utm_medium,
-            utm_campaign=page.utm_campaign,
+            utm_source=campaign_tag(page.utm_source),  # a tag may be an address, which is never stored
+            utm_medium=campaign_tag(page.utm_medium),
+            utm_campaign=campaign_tag(page.utm_campaign),
             country=(via_proxy and country_from_headers(headers)) or self.geo.country(ip),
             browser=agent.browser,
             os=agent.os,

@@ -26,17 +26,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.audit import Report, audit
-from collector.audit.addresses import AddressRules, mask, sightings
+from collector.audit.addresses import NOT_A_SOURCE, AddressRules, could_be_a_visitor, mask, parse, sightings
+from collector.audit.database import SQLiteDatabase
 from collector.audit.files import CHUNK, windows
 from collector.audit.findings import ADDRESS, CONFIG, RESIDUE, SALT, SCHEMA, UNCHECKED, Finding
-from collector.audit.schema import EXPLAINED, identifier_like, reference
+from collector.audit.schema import EXPLAINED, check_rows, identifier_like, reference
 from collector.cli import main
 from collector.config import OPTIONS
+from collector.referrers import IP_ADDRESS
 from tests.conftest import Server
 from tests.live_server import LOOPBACK, LiveServer, add_site, clean_exit_codes, crumbless_command, crumbless_env, stats
 from tests.support import build_geo_db, make_settings, plausible
+from tests.test_referrers import ipv4_spellings
 
 
 def run_audit(server: Server, logs: tuple[str, ...] = (), **settings: object) -> Report:
@@ -177,6 +182,119 @@ def test_json_output_masks_addresses() -> None:
     assert mask("192.0.2.123") == "192.0.x.x"
     assert mask("2001:db8:1:2::3") == "2001:db8:…"
     assert mask("::ffff:192.0.2.1") == "::ffff:192.0.x.x"
+    # Cutting the text of other spellings would keep the whole address: they are masked as dotted quads.
+    assert mask("3325256769") == mask("0xc6.0x33.0x64.0x41") == mask("198.51.25665") == "198.51.x.x"
+
+
+# ── the other spellings browsers and inet_aton accept ──────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    "data, spelled",
+    [
+        (b"seen 0xc6.0x33.0x64.0x42 here", "0xc6.0x33.0x64.0x42"),
+        (b"0XC6.0X33.0X64.0X42", "0XC6.0X33.0X64.0X42"),
+        (b"a=0306.063.0144.0102;", "0306.063.0144.0102"),
+        (b"x 1.2.3.0x4 y", "1.2.3.0x4"),                                     # the hex reading, not "1.2.3.0"
+        (b'GET / 200 "http://3325256769/" "Mozilla/5.0"', "3325256769"),
+        (b"https://0xC6336442:8443/x", "0xC6336442"),
+        (b"https://0xc633644a/x", "0xc633644a"),
+        (b"ref=http://198.51.25666/", "198.51.25666"),
+        (b"ftp://user:pw@3325256769./", "3325256769"),
+        (b"android-app://3325256769", "3325256769"),
+        ("Referer: http://3325256769/".encode("utf-16-le"), "3325256769"),
+        (b"\x05\x0b0xc6.0x33.0x64.0x42" + b"20261128", "0xc6.0x33.0x64.0x42"),   # glued to the next column
+    ],
+)
+def test_other_spellings_of_an_address_are_found(data: bytes, spelled: str) -> None:
+    at = data.find(spelled.encode())
+    assert found(data) == [(at if at >= 0 else data.find(spelled.encode("utf-16-le")), spelled)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"size 3325256769 bytes, id 0xC6336442, order 0306",   # away from "://" a number is a number
+        b"0x1f.0x2 0xdeadbeef. 1.5 19.99 3.11.7",              # and fewer than four parts are other numbers
+        b"http://12345/ http://2025/x http://127.1/ http://0x7f000001/",  # 0.0.0.0/8 and loopback
+        b"http://1.2.3.4.5/ http://3325256769abc/ http://0x1g/",   # not addresses
+        b"jdbc:postgresql://db:5432/x https://example.com:443/",
+    ],
+)
+def test_numbers_that_are_no_visitor_address(data: bytes) -> None:
+    assert found(data) == []
+
+
+VISITOR_SPELLINGS = ipv4_spellings(st.ip_addresses(v=4).filter(could_be_a_visitor))
+
+
+@settings(max_examples=300)
+@given(VISITOR_SPELLINGS, st.sampled_from(["http", "https", "android-app"]))
+def test_any_spelling_as_the_host_of_a_url_is_found(spelled: tuple[ipaddress.IPv4Address, str], scheme: str) -> None:
+    address, spelling = spelled
+    data = f"GET /x 200 referer={scheme}://{spelling}/page 0.013s".encode()
+    assert [(s.text, s.address) for s in sightings(data, AddressRules()) if s.excuse is None] == [(spelling.rstrip("."), address)]
+
+
+@settings(max_examples=300)
+@given(VISITOR_SPELLINGS.filter(lambda spelled: spelled[1].rstrip(".").count(".") == 3))
+def test_any_four_part_spelling_is_found_anywhere(spelled: tuple[ipaddress.IPv4Address, str]) -> None:
+    """Away from "://", zero-padded decimal parts (``010``) keep their documented decimal reading."""
+    address, spelling = spelled
+    text = spelling.rstrip(".")
+    [sighting] = [s for s in sightings(f"seen {spelling} here".encode(), AddressRules()) if s.excuse is None]
+    assert sighting.text == text and sighting.address in {address, parse(text.encode())}
+
+
+def source_rows(path: Path, values: list[str], dim: str = "source") -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS daily (site INTEGER, dim TEXT, day INTEGER, value TEXT)")
+        conn.executemany("INSERT INTO daily VALUES (1, ?, 20614, ?)", [(dim, v) for v in values])
+        conn.commit()
+
+
+def rows_report(path: Path) -> Report:
+    report = Report()
+    database = SQLiteDatabase(path)
+    try:
+        check_rows(database, database.schema(), AddressRules(), report)
+    finally:
+        database.close()
+    return report
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(ipv4_spellings(), min_size=1, max_size=30))
+def test_any_spelling_stored_as_a_source_is_found_in_its_row(tmp_path_factory: pytest.TempPathFactory, spelled: list[tuple[ipaddress.IPv4Address, str]]) -> None:
+    """An older version stored these as sources; the row check judges a source as a host, every spelling included."""
+    path = tmp_path_factory.mktemp("rows") / "crumbless.db"
+    source_rows(path, [spelling for _, spelling in spelled])
+    report = rows_report(path)
+    visitors = [(f"daily.value rowid {i}", spelling) for i, (address, spelling) in enumerate(spelled, 1) if could_be_a_visitor(address)]
+    assert sorted((f.where, f.address) for f in report.findings) == sorted(visitors)
+    assert report.allowed[NOT_A_SOURCE] == len(spelled) - len(visitors)
+
+
+def test_the_integer_form_is_an_address_only_where_a_host_is_stored(tmp_path: Path) -> None:
+    """In a campaign, a path or a property a large number is just that; in a source it is a host."""
+    path = tmp_path / "crumbless.db"
+    source_rows(path, ["3325256769", "１９８．５１．１００．６１", "198。51。100。61", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹", "google.com", "(IP address)", "com.some.app"])
+    source_rows(path, ["3325256769", "0xC6336442"], dim="utm_campaign")
+    source_rows(path, ["/order/3325256769"], dim="page")
+    database = SQLiteDatabase(path)
+    try:
+        [table] = database.schema().tables.values()
+        inspected = {row.values["value"] for row in database.rows_to_inspect(table)}
+    finally:
+        database.close()
+    assert {"3325256769", "１９８．５１．１００．６１", "198。51。100。61", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹"} <= inspected and "google.com" not in inspected
+    report = rows_report(path)
+    assert [(f.where, f.address) for f in report.findings] == [
+        ("daily.value rowid 1", "3325256769"),
+        ("daily.value rowid 2", "１９８．５１．１００．６１"),
+        ("daily.value rowid 3", "198。51。100。61"),
+        ("daily.value rowid 4", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹"),
+    ]
 
 
 # ── each planted leak is found where it was planted ─────────────────────────────────────────
@@ -379,11 +497,59 @@ def test_deleting_a_site_leaves_no_salt_bytes(server: Server) -> None:
     assert report.ok, describe(report)
 
 
+def stored_sources(server: Server) -> set[str]:
+    with contextlib.closing(db(server)) as conn:
+        return {value for (value,) in conn.execute("SELECT value FROM daily WHERE dim = 'source'")}
+
+
 def test_a_referrer_from_an_ip_address_host_stores_no_address(server: Server) -> None:
-    server.post("/api/event", plausible("example.com", "https://example.com/", r="http://192.168.1.10/admin"), peer="192.0.2.1")
+    """The attack run's referrers and tags, each the first hit of its own visit."""
+    beacons = [
+        ("https://example.com/", "http://192.168.1.10/admin"),
+        ("https://example.com/", "android-app://198.51.100.61/"),
+        ("https://example.com/", "android-app://[2001:db8::62]/"),
+        ("https://example.com/", "http://3325256769/"),
+        ("https://example.com/", "http://0xc6.0x33.0x64.0x42/"),
+        ("https://example.com/", "http://198.51.100.61./"),
+        ("https://example.com/", "https://198.51.25666/x"),
+        ("https://example.com/?ref=3325256769", None),
+        ("https://example.com/?source=http://198.51.100.63/", None),
+    ]
+    for i, (url, referrer) in enumerate(beacons):
+        assert server.post("/api/event", plausible("example.com", url, r=referrer), peer=f"192.0.2.{i + 1}").status_code == 202
     server.flush()
+    assert stored_sources(server) == {IP_ADDRESS}
     report = run_audit(server)
     assert report.ok, describe(report)
+
+
+def test_utm_values_written_as_addresses_fold_like_sources(server: Server) -> None:
+    """Campaign tags follow the source tag's rule: an address is stored as "(IP address)"."""
+    url = "https://example.com/?utm_source=198.51.100.64&utm_medium=http://198.51.100.65/&utm_campaign=3325256769"
+    server.post("/api/event", plausible("example.com", url), peer="192.0.2.1")
+    server.flush()
+    assert stored_sources(server) == {IP_ADDRESS}
+    with contextlib.closing(db(server)) as conn:
+        tags = {v for (v,) in conn.execute("SELECT value FROM daily WHERE dim IN ('utm_source', 'utm_medium', 'utm_campaign')")}
+    assert tags == {IP_ADDRESS}
+    report = run_audit(server)
+    assert report.ok, describe(report)
+
+
+def test_a_utm_value_stored_by_an_older_version_is_reported(server: Server) -> None:
+    with contextlib.closing(db(server)) as conn:
+        conn.execute("INSERT INTO daily (site, dim, day, value, visitors) VALUES (1, 'utm_source', 20614, '198.51.100.64', 1)")
+    report = run_audit(server)
+    assert any(f.address == "198.51.100.64" and f.where.startswith("daily.value (site=1, dim='utm_source'") for f in report.findings), describe(report)
+
+
+def test_a_source_stored_by_an_older_version_is_reported_with_its_row_masked(server: Server) -> None:
+    with contextlib.closing(db(server)) as conn:
+        conn.execute("INSERT INTO daily (site, dim, day, value, visitors) VALUES (1, 'source', 20614, '3325256769', 12345678901234567)")
+    report = run_audit(server)
+    where = {f.where: f for f in report.findings}
+    assert where["daily.value (site=1, dim='source', day=20614)"].address == "3325256769"
+    assert "daily.visitors (site=1, dim='source', day=20614, value='198.51.x.x')" in where, describe(report)
 
 
 def test_yesterdays_salt_is_allowed_only_for_a_short_grace_after_midnight(server: Server) -> None:
@@ -413,11 +579,11 @@ def test_pages_freed_by_the_store_itself_are_zeroed(server: Server) -> None:
     """The store's connections run with secure_delete on: rows it deletes leave nothing behind."""
     counted(server, PEERS)
     many = [(1, "page", day, f"/page/{i}") for day in range(20000, 20020) for i in range(100)]
-    server.call(server.state.store.db.executemany, "INSERT INTO daily (site, dim, day, value) VALUES (?, ?, ?, ?)", many)
+    server.call(server.state.store.execute_write_fn, lambda db: db.executemany("INSERT INTO daily (site, dim, day, value) VALUES (?, ?, ?, ?)", many))
     server.clock.advance(24 * 3600)
     server.call(server.state.housekeeping.close_days)
     server.call(server.state.store.delete_before, 1, 30000)  # frees every page of daily and hourly
-    server.call(server.state.store.db.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
+    server.call(server.state.store.execute_write_fn, lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     report = run_audit(server)
     assert report.free_pages > 0 and report.ok, describe(report)
 
@@ -512,17 +678,17 @@ def tree_fingerprint(root: Path) -> dict[str, str]:
 
 def test_self_test_finds_every_plant_and_leaves_the_deployment_alone(deployment: Server, capsys: pytest.CaptureFixture[str]) -> None:
     counted(deployment, PEERS)
-    deployment.call(deployment.state.store.db.execute, "PRAGMA wal_checkpoint(TRUNCATE)")  # hold the files still
+    deployment.call(deployment.state.store.execute_write_fn, lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))  # hold the files still
     before = tree_fingerprint(deployment.settings.data_dir)
     code, out, _ = run_cli(capsys, "audit", "--self-test")
     assert code == 0, out
-    assert out.startswith("crumbless audit --self-test: all 13 planted leaks were found.")
+    assert out.startswith("crumbless audit --self-test: all 16 planted leaks were found.")
     assert "MISSED" not in out
     assert tree_fingerprint(deployment.settings.data_dir) == before
 
     code, out, _ = run_cli(capsys, "audit", "--self-test", "--json")
     result = json.loads(out)
-    assert code == 0 and result["ok"] is True and len(result["planted"]) == 13
+    assert code == 0 and result["ok"] is True and len(result["planted"]) == 16
     assert {p["kind"] for p in result["planted"]} == {ADDRESS, SCHEMA, SALT, RESIDUE, CONFIG}
     assert all(p["found"] and p["where"] for p in result["planted"])
 

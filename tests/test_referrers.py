@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import ipaddress
+import socket
 
-from collector.referrers import DIRECT, source_from_referrer, source_name
-from collector.urls import MAX_TAG, hostname_allowed
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.provisional import domains
+
+from collector.referrers import (
+    DIRECT,
+    IP_ADDRESS,
+    host_address,
+    ipv4_address,
+    names_an_address,
+    source_from_referrer,
+    source_name,
+)
+from collector.urls import MAX_TAG, hostname_allowed, strip_www
 
 
 def own(host: str) -> bool:
@@ -134,6 +146,146 @@ def test_source_from_referrer(referrer: str, expected: str) -> None:
     assert source_from_referrer(referrer, own) == expected
 
 
+# --- an address is never stored as a source, in any spelling ----------------------------------
+
+# 198.51.100.61 (and .65, .66) as browsers and inet_aton also read them; each was stored verbatim.
+ADDRESS_REFERRERS = [
+    "android-app://198.51.100.61/",
+    "android-app://[2001:db8::62]/",
+    "android-app://3325256769",
+    "http://3325256769/",
+    "http://0xc6.0x33.0x64.0x42/",
+    "http://0XC6336442/",
+    "http://0xc633644a/",                   # hex ending in a letter: past the fast path
+    "http://0306.063.0144.0102/",
+    "http://198.51.25666/",
+    "http://198.51.100.61./",
+    "http://www.198.51.100.61/",            # was stored as "198.51.100.61", the www. stripped
+    "http://3325256769./x",
+    "http://127.1/",
+    "http://0x/",                           # 0.0.0.0 to WHATWG
+    "http://user:pw@3325256769:8080/",
+    "http://[::ffff:198.51.100.61]/",
+    "http://[::ffff:c633:643d]/",
+    "https://１９８．５１．１００．６１/",     # full-width: a browser maps it to ASCII
+    "https://198。51。100。61/",              # ideographic full stops separate labels too
+    "https://¹⁹⁸.⁵¹.¹⁰⁰.⁶¹/",                 # so do superscript digits, to UTS #46
+    # A host ending in a numeric label is no name, even where it is no valid address either.
+    "http://1.2.3.4.5/",
+    "http://999.1.1.1/",
+    "http://example.com.123/",
+    "http://example.0x1f/",
+]
+
+
+@pytest.mark.parametrize("referrer", ADDRESS_REFERRERS)
+def test_every_spelling_of_an_address_is_folded_in_every_scheme(referrer: str) -> None:
+    assert source_from_referrer(referrer, own) == IP_ADDRESS
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    ["http://%31%39%38.51.100.61/", "http://198.51.100.61%2e/", "android-app://%31%39%38.51.100.61/", "http://[fe80::1%25eth0]/"],
+)
+def test_percent_encoded_hosts_store_nothing(referrer: str) -> None:
+    """Browsers send hosts decoded; an encoded one is not read at all, so it cannot store an address."""
+    assert source_from_referrer(referrer, own) == DIRECT
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["123.example.org", "1e100.net", "3com.com", "0xide.io", "0x.example.org", "a.0x1g", "www.1.2.3.4.example", "xn--80ak6aa92e.com"],
+)
+def test_names_with_digits_or_0x_are_still_names(host: str) -> None:
+    assert source_from_referrer(f"https://{host}/", own) == strip_www(host)
+    assert host_address(host) is None
+
+
+@pytest.mark.parametrize(
+    "spelling, address",
+    [
+        ("3325256769", "198.51.100.65"),
+        ("0xC6336442", "198.51.100.66"),
+        ("0xc6.0x33.0x64.0x42", "198.51.100.66"),
+        ("0306.063.0144.0102", "198.51.100.66"),
+        ("198.51.25666", "198.51.100.66"),
+        ("198.0x336442", "198.51.100.66"),
+        ("127.1", "127.0.0.1"),
+        ("0x", "0.0.0.0"),
+        ("198.51.100.61.", "198.51.100.61"),
+        ("[2001:db8::62]", "2001:db8::62"),
+        ("::ffff:198.51.100.61", "::ffff:c633:643d"),
+        ("１９８．５１．１００．６１", "198.51.100.61"),
+    ],
+)
+def test_host_address_reads_every_spelling(spelling: str, address: str) -> None:
+    assert host_address(spelling) == ipaddress.ip_address(address)
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4.5", "256.1.1.1", "1.16777216", "4294967296", "08", "0x1g", "1..2", "", ".", "1_0", "+1", " 1"])
+def test_what_no_ipv4_parser_accepts(text: str) -> None:
+    assert ipv4_address(text) is None
+
+
+@settings(max_examples=500)
+@given(st.text("0123456789abcdefxX.", min_size=1, max_size=24))
+def test_the_ipv4_parser_agrees_with_inet_aton(text: str) -> None:
+    """Where they differ by design, WHATWG is followed: a trailing dot, and "0x" alone (0)."""
+    assume(not text.endswith(".") and "0x" not in {part.lower() for part in text.split(".")})
+    try:
+        expected: ipaddress.IPv4Address | None = ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        expected = None
+    assert ipv4_address(text) == expected
+
+
+RADIXES = st.lists(st.sampled_from(["decimal", "hex", "HEX", "octal"]), min_size=4, max_size=4)
+
+
+def spell(address: ipaddress.IPv4Address, parts: int, radixes: list[str], trailing_dot: bool) -> str:
+    """``address`` in ``parts`` parts (the last fills the remaining bytes), each in its radix."""
+    value = int(address)
+    numbers = [(value >> (24 - 8 * i)) & 0xFF for i in range(parts - 1)] + [value & ((1 << (8 * (5 - parts))) - 1)]
+    forms = {"decimal": "{:d}", "hex": "0x{:x}", "HEX": "0X{:X}", "octal": "0{:o}"}
+    return ".".join(forms[r].format(n) for r, n in zip(radixes, numbers)) + ("." if trailing_dot else "")
+
+
+def ipv4_spellings(addresses: st.SearchStrategy[ipaddress.IPv4Address] | None = None) -> st.SearchStrategy[tuple[ipaddress.IPv4Address, str]]:
+    """(address, one of its spellings): 1 to 4 parts, each decimal, hex or octal, maybe a trailing dot."""
+    return st.builds(
+        lambda a, n, r, dot: (a, spell(a, n, r, dot)),
+        st.ip_addresses(v=4) if addresses is None else addresses,
+        st.integers(1, 4),
+        RADIXES,
+        st.booleans(),
+    )
+
+
+REFERRER_FORMS = ["http://{}/", "https://{}:8443/path?q=1", "http://user:pw@{}/x", "HTTPS://{}", "android-app://{}/", "android-app://{}"]
+
+
+@settings(max_examples=500)
+@given(ipv4_spellings(), st.sampled_from(REFERRER_FORMS))
+def test_any_spelling_of_any_ipv4_address_in_any_referrer_form_is_folded(spelled: tuple[ipaddress.IPv4Address, str], form: str) -> None:
+    address, spelling = spelled
+    assert host_address(spelling) == address
+    assert source_from_referrer(form.format(spelling), own) == IP_ADDRESS
+
+
+@settings(max_examples=300)
+@given(st.ip_addresses(v=6), st.sampled_from(REFERRER_FORMS), st.booleans())
+def test_any_ipv6_address_in_any_referrer_form_is_folded(address: ipaddress.IPv6Address, form: str, exploded: bool) -> None:
+    text = address.exploded if exploded else str(address)
+    assert source_from_referrer(form.format(f"[{text}]"), own) == IP_ADDRESS
+
+
+@settings(max_examples=200)
+@given(domains(), st.sampled_from(["https://{}/", "http://www.{}:8080/x", "android-app://{}/"]))
+def test_real_domain_names_are_never_addresses(domain: str, form: str) -> None:
+    assert not names_an_address(domain.lower()) and host_address(domain) is None
+    assert source_from_referrer(form.format(domain), own) != IP_ADDRESS
+
+
 def test_own_host_check_sees_the_normalized_host() -> None:
     seen: list[str] = []
     source_from_referrer("https://user@WWW.Example.com.:8443/x", lambda h: seen.append(h) or False)
@@ -185,6 +337,32 @@ def test_tags_do_not_consult_the_own_host_check() -> None:
     assert source_name("example.com", "", "", own) == "example.com"
 
 
+@pytest.mark.parametrize(
+    "tag",
+    ["198.51.100.61", "3325256769", "0xc6.0x33.0x64.0x42", "198.51.25666", "2001:db8::1", "[2001:db8::1]", "::ffff:198.51.100.61",
+     "http://198.51.100.61/x", "android-app://198.51.100.61/", "198.51.100.61:8080/landing", "user@198.51.100.61", "127.0.0.1",
+     "１９８．５１．１００．６１", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹", "www.198.51.100.61", "cdn.0xc6.0x33.0x64.0x42"],
+)
+def test_a_tag_that_spells_an_address_is_folded_too(tag: str) -> None:
+    assert source_name(tag, "", "", own) == IP_ADDRESS
+    assert source_name("", tag, "", own) == IP_ADDRESS
+
+
+@pytest.mark.parametrize("tag", ["12345", "16777215", "0.1.2.3", "release-1.2", "v1.2.3.4", "Spring Sale 2025", "1.2.3.4.5", "999.1.1.1"])
+def test_tags_that_are_no_address_a_visitor_sends_from_stay_as_they_are(tag: str) -> None:
+    """Numbers below 2**24 spell an address in 0.0.0.0/8, from which nothing is sent: a numeric
+    campaign or referral id (``ref=12345``) is kept. A tag that is not a valid address at all
+    (unlike a host, a tag is free text) is kept too."""
+    assert source_name("", tag, "", own) == tag
+
+
+@settings(max_examples=200)
+@given(ipv4_spellings(st.ip_addresses(v=4).filter(lambda a: a not in ipaddress.IPv4Network("0.0.0.0/8"))), st.sampled_from(["{}", "http://{}/", "{}:80/x"]), st.booleans())
+def test_any_spelling_of_an_address_as_a_tag_is_folded(spelled: tuple[ipaddress.IPv4Address, str], form: str, as_ref: bool) -> None:
+    tag = form.format(spelled[1])
+    assert source_name("" if as_ref else tag, tag if as_ref else "", "", own) == IP_ADDRESS
+
+
 # --- never raise -----------------------------------------------------------------------------
 
 REF_ALPHABET = st.sampled_from(list("/?#&=%:@[].+ aZ09_-\\\x00\x1f\x85\u00e9\ud800"))
@@ -216,3 +394,16 @@ def test_source_name_never_raises(utm_source: str, ref: str, referrer: str) -> N
     name = source_name(utm_source, ref, referrer, own)
     _assert_storable(name)
     assert len(name) <= max(MAX_TAG, 253)
+
+
+spelled_referrer = st.builds(lambda spelled, form: form.format(spelled[1]), ipv4_spellings(), st.sampled_from(REFERRER_FORMS))
+
+
+@settings(max_examples=300)
+@given(st.one_of(spelled_referrer, referrer_like), st.text(), st.one_of(st.builds(lambda s: s[1], ipv4_spellings()), st.text()))
+def test_no_stored_source_is_what_the_audit_reads_as_an_address(referrer: str, utm_source: str, ref: str) -> None:
+    """The audit judges a stored source as a host (``host_address``): for a source stored now,
+    that finds nothing but the harmless 0.0.0.0/8 a small numeric tag spells."""
+    for source in (source_from_referrer(referrer, own), source_name("", ref, referrer, own), source_name(utm_source, "", "", own)):
+        address = host_address(source)
+        assert address is None or address in ipaddress.IPv4Network("0.0.0.0/8")

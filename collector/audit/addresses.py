@@ -9,28 +9,45 @@ The rules are the documented allow-list of ``docs/privacy.md`` ("What the audit 
 one names why an address found in a file cannot be a visitor's, so none of them hides a
 real-looking address merely because it is inconvenient.
 
-Only text forms are found. An address stored as 4 or 16 raw bytes, or as an integer, looks like
-any other binary data; Crumbless has no code path that writes one, and the schema check reports
-any binary or hash-sized integer value in the database.
+Besides dotted quads and IPv6, the spellings browsers and ``inet_aton`` also accept are found
+where they cannot be mistaken for something else: four dotted parts in hex or long octal
+(``0xc6.0x33.0x64.0x42``, ``0306.063.0144.0102``), and any of them, the integer ``3325256769``
+and short forms like ``198.51.25666`` included, as the host right after ``://``. A bare number
+anywhere else is just a number; the row check judges a stored host (a source) as a whole, where
+the integer form does belong (``schema.py``).
+
+Only text forms are found. An address stored as 4 or 16 raw bytes, or as a binary integer, looks
+like any other binary data; Crumbless has no code path that writes one, and the schema check
+reports any binary or hash-sized integer value in the database.
 """
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+from collector.referrers import Address, host_address, ipv4_address
 
 # Seeds: every IPv4 text contains ".d.d.", every IPv6 text two colons at most four hex digits
-# apart, and UTF-16-LE text a "." or ":" followed by a digit. Patterns that start with a literal
+# apart, and UTF-16-LE text a "." or ":" followed by a digit, or "://" and a digit. Patterns that start with a literal
 # let ``re`` skip ahead fast; the full run around each seed is then measured and parsed.
 _IPV4_SEED = re.compile(rb"\.[0-9]{1,3}\.[0-9]{1,3}\.")
 _IPV6_SEED = re.compile(rb":[0-9A-Fa-f]{0,4}:")
-_UTF16_SEEDS = (re.compile(rb"\.\x00[0-9]\x00"), re.compile(rb":\x00[0-9A-Fa-f:]\x00"))
+# Hex and long octal parts ("0x", ".0144") seed the other dotted spellings (separate patterns,
+# since an alternation loses the literal prefix ``re`` skips ahead with); after "://", a host
+# (with optional user info) that is all numbers, up to the first non-host character.
+_ODD_IPV4_SEEDS = (re.compile(rb"0x"), re.compile(rb"0X"), re.compile(rb"\.0[0-7]{3}"))
+_NUMBER = rb"(?:0[xX][0-9a-fA-F]{0,16}|[0-9]{1,16})"
+_URL_HOST = re.compile(rb"://(?:[^\s/?#@\"'<>\\]{1,64}@)?(" + _NUMBER + rb"(?:\." + _NUMBER + rb"){0,3})\.?(?![0-9A-Za-z_.\-])")
+_UTF16_SEEDS = (
+    re.compile(rb"\.\x00[0-9]\x00"),
+    re.compile(rb":\x00[0-9A-Fa-f:]\x00"),
+    re.compile(rb":\x00/\x00/\x00[0-9]\x00"),
+)
 _IPV4_CHARS = frozenset(b"0123456789.")
+_ODD_IPV4_CHARS = frozenset(b"0123456789abcdefABCDEFxX.")
 _IPV6_CHARS = frozenset(b"0123456789abcdefABCDEF.:")
 _PRINTABLE = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
 _UTF16_TEXT = re.compile(rb"(?:[\x09\x0a\x0d\x20-\x7e]\x00)*")
@@ -47,7 +64,7 @@ back to back, so an address may be followed directly by the next column's digits
 CONTEXT = 16
 """Characters before a dotted quad that are read to recognise a version number."""
 
-LONGEST_MATCH = 2 * (len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255") + GLUE + TAIL + CONTEXT)
+LONGEST_MATCH = 2 * (len("://" + "u" * 64 + "@" + ".".join(["0x" + "f" * 16] * 4) + ".") + GLUE + TAIL + CONTEXT)
 """Bytes a candidate, its trimmings and its context can span (in UTF-16): chunks overlap by more."""
 
 # "version 1.2.3.4", "ver. 1.2.3.4", "v1.2.3.4", "rv:1.2.3.4": the word says what follows.
@@ -165,22 +182,60 @@ def sightings(data: bytes, rules: AddressRules, base: int = 0) -> Iterator[Sight
         yield from _in_text(data[start:stop:2], rules, lambda i, s=base + start: s + 2 * i, "UTF-16-LE")
 
 
+Candidate = tuple[int, int, Address]
+
+
 def _in_text(text: bytes, rules: AddressRules, offset: Callable[[int], int], encoding: str) -> Iterator[Sighting]:
-    """IPv6 first: a dotted quad inside a valid IPv6 text is judged as part of it, not again alone."""
-    covered: list[tuple[int, int]] = []
+    """One written address is judged once, as its longest reading: a dotted quad inside a valid
+    IPv6 text is part of it, ``1.2.3.0`` in ``1.2.3.0x4`` part of the hex spelling."""
+    candidates = sorted(
+        (*_ipv6_in(text), *_odd_ipv4_in(text), *_url_hosts_in(text), *_ipv4_in(text)),
+        key=lambda c: (c[0], -c[1]),
+    )
+    reach = -1
+    for start, end, address in candidates:
+        if end > reach:  # not inside one already judged (each starts no later than this one)
+            reach = end
+            yield _judge(text, start, end, address, rules, offset, encoding)
+
+
+def _ipv6_in(text: bytes) -> Iterator[Candidate]:
     for start, end in _runs(text, _IPV6_SEED, _IPV6_CHARS):
         found = _address_in(text, start, end, lambda run: b"::" in run or run.count(b":") >= 6)
         if found is not None:
-            covered.append(found[:2])
-            yield _judge(text, *found, rules, offset, encoding)
-    starts = [s for s, _ in covered]
+            yield found
+
+
+def _ipv4_in(text: bytes) -> Iterator[Candidate]:
     for start, end in _runs(text, _IPV4_SEED, _IPV4_CHARS):
-        found = _address_in(text, start, end, lambda run: run.count(b".") == 3)
-        if found is None:
-            continue
-        at = bisect.bisect_right(starts, found[0]) - 1
-        if at < 0 or covered[at][1] < found[1]:
-            yield _judge(text, *found, rules, offset, encoding)
+        found = _address_in(text, start, end, lambda run: run.count(b".") == 3, _four_parts)
+        if found is not None:
+            yield found
+
+
+def _odd_ipv4_in(text: bytes) -> Iterator[Candidate]:
+    """Dotted quads with hex or long octal parts, which browsers and ``inet_aton`` accept."""
+    for seed in _ODD_IPV4_SEEDS:
+        for start, end in _runs(text, seed, _ODD_IPV4_CHARS):
+            found = _address_in(text, start, end, lambda run: run.count(b".") == 3, _four_parts)
+            if found is not None:
+                yield found  # a run two seeds share is proposed twice, and judged once
+
+
+def _four_parts(candidate: bytes) -> Address | None:
+    """Away from ``://`` only four parts are an address: ``0x1f.0x2`` or ``1.2`` are other numbers.
+    Zero-padded parts keep their decimal reading (``parse``); longer ones (``0306``) are octal."""
+    if candidate.count(b".") != 3 or candidate.endswith(b"."):
+        return None
+    return parse(candidate) or ipv4_address(candidate.decode("ascii"))
+
+
+def _url_hosts_in(text: bytes) -> Iterator[Candidate]:
+    """A host right after ``://`` made of numbers is an address in any spelling a browser takes."""
+    for match in _URL_HOST.finditer(text):
+        address = ipv4_address(match[1].decode("ascii"))
+        if address is not None:
+            yield match.start(1), match.end(1), address
 
 
 def _runs(text: bytes, seed: re.Pattern[bytes], chars: frozenset[int]) -> Iterator[tuple[int, int]]:
@@ -216,26 +271,28 @@ def _utf16_runs(data: bytes) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
-def _address_in(text: bytes, start: int, end: int, worth_parsing: Callable[[bytes], bool]) -> tuple[int, int, Address] | None:
+def _address_in(
+    text: bytes, start: int, end: int, worth_parsing: Callable[[bytes], bool], read: Callable[[bytes], Address | None] = parse
+) -> Candidate | None:
     while start < end and text[start] == 0x2E:  # a "." before or after is punctuation
         start += 1
     while end > start and text[end - 1] == 0x2E:
         end -= 1
-    return _longest_valid(text, start, end) if worth_parsing(text[start:end]) else None
+    return _longest_valid(text, start, end, read) if worth_parsing(text[start:end]) else None
 
 
-def _longest_valid(text: bytes, start: int, end: int) -> tuple[int, int, Address] | None:
+def _longest_valid(text: bytes, start: int, end: int, read: Callable[[bytes], Address | None]) -> Candidate | None:
     """The run itself if it is an address, else the longest address left after trimming up to
     ``TAIL`` characters at the end and, where the start touches binary data, up to ``GLUE`` at the
     start. Text is never trimmed at the start: in "2024.10.12.1" or "cafe80::1" the characters
     belong to the word, not to an address."""
-    address = parse(text[start:end])
+    address = read(text[start:end])
     if address is not None:
         return start, end, address
     heads = range(GLUE + 1) if _binary_at(text, start - 1) else range(1)
     for head, tail in sorted(((h, t) for h in heads for t in range(TAIL + 1) if h or t), key=lambda ht: (sum(ht), ht[0])):
         if end - tail - (start + head) >= 2:
-            address = parse(text[start + head : end - tail])
+            address = read(text[start + head : end - tail])
             if address is not None:
                 return start + head, end - tail, address
     return None
@@ -256,13 +313,19 @@ def _judge(
 def mask(text: str) -> str:
     """An address shortened for output that may be shipped to a monitoring log: enough to tell
     which network, not which visitor. IPv4 keeps two octets (``192.0.x.x``); IPv6 keeps the
-    first two groups (``2001:db8:…``); an embedded IPv4 part is masked like IPv4."""
+    first two groups (``2001:db8:…``); an embedded IPv4 part is masked like IPv4. Other IPv4
+    spellings (``3325256769``, ``198.51.25666``) are masked as their dotted quad would be, since
+    cutting their text would keep the whole address."""
     head, colon, tail = text.rpartition(":")
     if colon and "." in tail:
         return f"{head}:{mask(tail)}"
     if colon:
         return ":".join(text.split(":")[:2]) + ":…"
-    return ".".join(text.split(".")[:2]) + ".x.x"
+    octets = text.split(".")
+    if len(octets) != 4 or not all(o.isascii() and o.isdigit() for o in octets):
+        address = host_address(text)
+        return mask(str(address)) if isinstance(address, ipaddress.IPv4Address) else "x.x.x.x"
+    return ".".join(octets[:2]) + ".x.x"
 
 
 def mask_all(text: str) -> str:

@@ -18,10 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from collector.audit.addresses import mask_all
+from collector.audit.addresses import mask, mask_all
+from collector.referrers import host_address
 
 HASH_SIZED = 1 << 48
 """Integers this large are no counter, day or id Crumbless stores; a 64-bit visitor hash almost always is."""
+
+HOST_DIMENSIONS = ("source",)
+"""Dimensions whose ``value`` is named after a host. Such a value is judged as a whole, as a host:
+there ``3325256769`` is the integer spelling of an address, while in a campaign name it is a number."""
 
 _HEX_RUN = "*" + "[0-9a-fA-F]" * 16 + "*"
 
@@ -51,12 +56,17 @@ class Row:
         """``table.column`` and the row, named without the value being reported."""
         if self.rowid is not None:
             return f"{self.table.name}.{column} rowid {self.rowid}"
-        key = ", ".join(f"{k}={_shown(self.values[k])}" for k in self.table.key if k != column)
+        key = ", ".join(f"{k}={_shown(self.values[k], self.holds_a_host(k))}" for k in self.table.key if k != column)
         return f"{self.table.name}.{column} ({key})"
 
+    def holds_a_host(self, column: str) -> bool:
+        return column == "value" and self.values.get("dim") in HOST_DIMENSIONS
 
-def _shown(value: Any) -> str:
+
+def _shown(value: Any, host: bool) -> str:
     """A key value as shown in a location: addresses masked, since the location itself is not the finding."""
+    if isinstance(value, str) and host and host_address(value) is not None:
+        return repr(mask(value))
     return repr(mask_all(value)) if isinstance(value, str) else repr(value)
 
 
@@ -68,8 +78,9 @@ class Database(Protocol):
     def count(self, table: Table) -> int: ...
 
     def rows_to_inspect(self, table: Table) -> Iterator[Row]:
-        """Rows holding a blob, a hash-sized integer, or text with digits and dots, colons or a
-        long hex run: a superset of what ``schema.judge_value`` can object to, selected by the
+        """Rows holding a blob, a hash-sized integer, text with digits and dots, colons, ``0x``,
+        ``://`` or a long hex run, or a host value (``HOST_DIMENSIONS``) that ends in a digit or
+        is not ASCII: a superset of what ``schema.judge_value`` can object to, selected by the
         database so that a year of aggregate rows is not pulled through Python."""
         ...
 
@@ -118,6 +129,8 @@ class SQLiteDatabase:
         selected = ", ".join(_quote(c) for c in table.columns)
         rowid = "rowid, " if table.rowid else ""
         condition = " OR ".join(_worth_a_look(_quote(c)) for c in table.columns)
+        if {"dim", "value"} <= set(table.columns):
+            condition += f" OR {_host_worth_a_look()}"
         cursor = self.db.execute(f"SELECT {rowid}{selected} FROM {_quote(table.name)} WHERE {condition}")
         for values in cursor:
             if table.rowid:
@@ -141,5 +154,16 @@ def _worth_a_look(column: str) -> str:
     return (
         f"typeof({column}) = 'blob'"
         f" OR (typeof({column}) = 'integer' AND ({column} >= {HASH_SIZED} OR {column} <= -{HASH_SIZED}))"
-        f" OR (typeof({column}) = 'text' AND ({column} GLOB '*[0-9].[0-9]*' OR {column} GLOB '*:*:*' OR {column} GLOB '{_HEX_RUN}'))"
+        f" OR (typeof({column}) = 'text' AND ({column} GLOB '*[0-9].[0-9]*' OR {column} GLOB '*:*:*' OR {column} GLOB '{_HEX_RUN}'"
+        f" OR {column} GLOB '*0[xX]*' OR {column} GLOB '*://*'))"
+    )
+
+
+def _host_worth_a_look() -> str:
+    """A host value that could spell an address: it ends in a number, has a colon, or is not ASCII."""
+    dim, value = _quote("dim"), _quote("value")
+    dims = ", ".join(f"'{d}'" for d in HOST_DIMENSIONS)
+    return (
+        f"({dim} IN ({dims}) AND typeof({value}) = 'text'"
+        f" AND ({value} GLOB '*[0-9]' OR {value} GLOB '*[0-9].' OR {value} GLOB '*:*' OR {value} GLOB '*[^ -~]*'))"
     )

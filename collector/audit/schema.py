@@ -1,6 +1,6 @@
 """The database checks: nothing outside the known aggregate schema, nothing that looks like an identifier.
 
-The known schema is not a list kept here: it is whatever ``SQLiteStore.open()`` creates on an
+The known schema is not a list kept here: it is whatever ``open_store`` creates on an
 empty scratch database by applying every migration in ``collector/store/migrations.py``. A new
 migration (the dashboard's tables, say) is therefore known to the audit the moment it exists,
 while a table or column added to a deployment by hand, by another program or by an old version
@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.audit.addresses import AddressRules, sightings
+from collector.audit.addresses import AddressRules, Sighting, sightings
 from collector.audit.database import HASH_SIZED, Database, Row, Schema, SQLiteDatabase
 from collector.audit.files import record
 from collector.audit.findings import SCHEMA, Finding, Report
-from collector.store.sqlite import SQLiteStore
+from collector.referrers import host_address
+from collector.config import for_database
+from collector.store import opened_store
 
 EXPLAINED: dict[tuple[str, str], str] = {
     ("users", "password_hash"): "an argon2id hash of a dashboard user's password (the operator's staff, not visitors)",
-    ("users", "session_epoch"): "a counter bumped when a dashboard user's password changes, ending older dashboard sessions",
+    ("users", "session_key"): "a random key per dashboard user, replaced when the password changes, that binds dashboard sessions to that account",
     ("api_tokens", "token_hash"): "a SHA-256 of a dashboard user's API token, so the token itself is never stored",
     ("ended_sessions", "nonce_sha256"): "a SHA-256 of the random nonce of a dashboard session ended by logging out, kept until the session would have expired",
     ("salts", "salt"): "today's random 32-byte salt per site; its age and erasure are checked separately",
@@ -71,13 +73,8 @@ def reference() -> Reference:
 
 
 async def _open_store(path: Path) -> bool:
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        row = await (await store.db.execute("PRAGMA secure_delete")).fetchone()
-        return row is not None and row[0] == 1
-    finally:
-        await store.close()
+    async with opened_store(for_database(path)) as store:
+        return await store.erases_securely()
 
 
 def identifier_like(column: str) -> bool:
@@ -121,6 +118,20 @@ def _judge_value(row: Row, column: str, value: Any, rules: AddressRules, report:
         report.add(Finding(SCHEMA, where, "value looks like a hex digest (a hash or an identifier)"))
     if isinstance(value, (str, bytes)):
         data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-        for sighting in sightings(data, rules):
+        host = _stored_host(row, column, value, rules)
+        for sighting in [host] if host is not None else sightings(data, rules):
             record(sighting, where, report)
+
+
+def _stored_host(row: Row, column: str, value: str | bytes, rules: AddressRules) -> Sighting | None:
+    """A source named after a host is judged as that host, the way the referrer parser judges it:
+    every spelling of an address a browser accepts counts there (``3325256769``, ``198.51.25666``,
+    ``127.1``), not only those the scan finds in any text. So a value stored by an older version,
+    before every spelling was folded into "(IP address)", is reported too."""
+    if not isinstance(value, str) or not row.holds_a_host(column):
+        return None
+    address = host_address(value)
+    if address is None:
+        return None
+    return Sighting(0, value, address, "text", rules.excuse(address, value.encode("utf-8", "surrogatepass"), b""))
 

@@ -3,9 +3,11 @@
 A clean audit is worth exactly as much as the audit's ability to see. This proves that ability
 on the operator's own machine, with the installed code, on a copy of the operator's own
 database: an address in a row, in an unexpected table, in a WAL page, in a log line and in a
-stray file (in UTF-16); an expired salt row, a deleted salt's bytes, a dirty free page, and a
-proxy setting that trusts everyone. The deployment is only read (a read-only SQLite backup of
-its database); everything planted lives in a temporary directory that is deleted afterwards.
+stray file (in UTF-16), and in spellings browsers also accept (an integer in a source row, as
+older versions stored it, and an integer URL host and dotted hex in a log line); an expired
+salt row, a deleted salt's bytes, a dirty free page, and a proxy setting that trusts everyone.
+The deployment is only read (a read-only SQLite backup of its database); everything planted
+lives in a temporary directory that is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from collector.audit.database import SQLiteDatabase
 from collector.audit.findings import ADDRESS, CONFIG, RESIDUE, SALT, SCHEMA, Finding, Report
 from collector.config import Settings
 from collector.localtime import date_of, today
-from collector.store.sqlite import SQLiteStore
+from collector.config import for_database
+from collector.store import opened_store
 
 # Documentation ranges (RFC 5737, RFC 3849): never anyone's real address.
 ROW_ADDRESS = "192.0.2.101"
@@ -37,6 +40,9 @@ TABLE_ADDRESS = "198.51.100.102"
 WAL_ADDRESS = "2001:db8::103"
 LOG_ADDRESS = "::ffff:203.0.113.104"
 STRAY_ADDRESS = "203.0.113.105"
+SOURCE_INTEGER = str(int(ipaddress.IPv4Address("192.0.2.106")))
+URL_INTEGER = str(int(ipaddress.IPv4Address("203.0.113.107")))
+LOG_HEX = ".".join(f"0x{octet:02x}" for octet in ipaddress.IPv4Address("198.51.100.108").packed)
 TRUST_EVERYONE = ipaddress.ip_network("0.0.0.0/0")
 
 
@@ -109,9 +115,8 @@ def copy_database(source: Path, target: Path) -> None:
 
 
 async def _migrate(path: Path) -> None:
-    store = SQLiteStore(path)
-    await store.open()
-    await store.close()
+    async with opened_store(for_database(path)):
+        pass
 
 
 def _config_plant() -> Plant:
@@ -125,6 +130,7 @@ def _plant_at_rest(database: Path, now: float) -> list[Plant]:
         site, day = _site_and_day(db, now)
         expired = day - 2
         db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'page', ?, ?, 1)", (site, day, f"/self-test/{ROW_ADDRESS}"))
+        db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'source', ?, ?, 1)", (site, day, SOURCE_INTEGER))
         db.execute("CREATE TABLE self_test_visits (client_ip TEXT)")
         db.execute("INSERT INTO self_test_visits VALUES (?)", (TABLE_ADDRESS,))
         db.execute("INSERT INTO salts (site, day, salt) VALUES (?, ?, randomblob(32))", (site, expired))
@@ -137,6 +143,7 @@ def _plant_at_rest(database: Path, now: float) -> list[Plant]:
     return [
         Plant("an address in a row of a known table", ADDRESS, "daily.value", ROW_ADDRESS),
         Plant("the same row's bytes in the database file", ADDRESS, f"{name} @", ROW_ADDRESS),
+        Plant("an address spelled as an integer in a source row", ADDRESS, "dim='source'", SOURCE_INTEGER),
         Plant("a table outside the schema", SCHEMA, "table self_test_visits"),
         Plant("a column named like an identifier", SCHEMA, "self_test_visits.client_ip", detail="name"),
         Plant("an address in that table", ADDRESS, "self_test_visits.client_ip rowid", TABLE_ADDRESS),
@@ -167,11 +174,16 @@ def _leave_residue(db: sqlite3.Connection) -> None:
 
 
 def _plant_files(scratch: Settings, log: Path) -> list[Plant]:
-    log.write_text(f"2026-01-01 00:00:00,000 INFO proxy: request from {LOG_ADDRESS}\n")
+    log.write_text(
+        f"2026-01-01 00:00:00,000 INFO proxy: request from {LOG_ADDRESS}\n"
+        f"2026-01-01 00:00:01,000 INFO proxy: referer http://{URL_INTEGER}/ via {LOG_HEX}\n"
+    )
     stray = scratch.data_dir / "visitors-export.txt"
     stray.write_bytes(f"visitor {STRAY_ADDRESS}\r\n".encode("utf-16-le"))
     return [
         Plant("an IPv4-mapped IPv6 address in a log line", ADDRESS, f"{log.name} @", LOG_ADDRESS),
+        Plant("an address as the integer host of a URL in a log line", ADDRESS, f"{log.name} @", URL_INTEGER),
+        Plant("an address in dotted hex in a log line", ADDRESS, f"{log.name} @", LOG_HEX),
         Plant("an address in UTF-16 text in a stray file", ADDRESS, f"{stray.name} @", STRAY_ADDRESS),
     ]
 
