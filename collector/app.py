@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from collector import endpoints, tracker
 from collector.accesslog import AccessLog
 from collector.aggregator import Aggregator
+from collector.bodylimit import BodyLimit
 from collector.config import Settings
 from collector.flusher import Flusher
 from collector.housekeeping import Housekeeping
@@ -31,7 +32,8 @@ from collector.ingest import Collector
 from collector.localtime import day_number
 from collector.retention import Retention
 from collector.sites import SiteRegistry
-from collector.store.sqlite import SQLiteStore
+from collector.spill import SpillFile
+from collector.store import CounterWriter, StoreError, open_store
 from collector.visitors import MemoryVisitorState
 from dashboard.context import Dashboard
 from dashboard.routes import routes as dashboard_routes
@@ -57,7 +59,8 @@ class App(Starlette):
     """
 
     def __init__(self, beacons: dict[str, Endpoint], access_log: bool, **kwargs: Any) -> None:
-        super().__init__(middleware=[Middleware(AccessLog)] if access_log else [], **kwargs)
+        logged = [Middleware(AccessLog)] if access_log else []
+        super().__init__(middleware=[*logged, Middleware(BodyLimit)], **kwargs)  # every body but a beacon's is small
         self.beacons = beacons
         self.beacon_stack: ASGIApp = AccessLog(self._beacon) if access_log else self._beacon
 
@@ -73,7 +76,7 @@ class App(Starlette):
         await response(scope, receive, send)
 
 
-async def _seed_guard(store: SQLiteStore, aggregator: Aggregator, now: float) -> None:
+async def _seed_guard(store: CounterWriter, aggregator: Aggregator, now: float) -> None:
     """Values already stored for the open days count against the cardinality limit after a restart."""
     since = day_number(datetime.fromtimestamp(now, timezone.utc).date()) - 2
     for site, day, dim, value in await store.recent_values(since):
@@ -83,8 +86,7 @@ async def _seed_guard(store: SQLiteStore, aggregator: Aggregator, now: float) ->
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.database)
-        await store.open()
+        store = await open_store(settings)
         sites = SiteRegistry(store.sites)
         await sites.refresh()
         geo = CountryLookup.open(settings.geo_db)
@@ -93,10 +95,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         aggregator = Aggregator(settings.max_values)
         await _seed_guard(store, aggregator, clock())
         collector = Collector(settings, sites, geo, salts, visitors, aggregator, clock)
-        flusher = Flusher(aggregator, store, settings.flush_interval)
+        flusher = Flusher(aggregator, store, settings.flush_interval, SpillFile(settings.data_dir))
+        flusher.restore_spilled()  # what the last stop could not write, counted before anything new
         retention = Retention(store, sites, settings.retention_days, clock)
         housekeeping = Housekeeping(sites, salts, visitors, aggregator, geo, clock, retention=retention)
-        await housekeeping.close_days()
+        try:
+            await housekeeping.close_days()
+        except StoreError as exc:  # a locked database must not keep the collector from starting
+            log.warning("closing past days failed, housekeeping retries it: %s", exc)
         app.state.store, app.state.collector = store, collector
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
         tasks = [asyncio.create_task(flusher.run()), asyncio.create_task(housekeeping.run())]

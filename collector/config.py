@@ -139,6 +139,11 @@ def _path(name: str, raw: str, taken: set[str]) -> str:
     return path
 
 
+def for_database(path: Path) -> Settings:
+    """Default settings, but for the database at ``path``: for tools that work on a scratch copy."""
+    return load({"CRUMBLESS_DATA_DIR": str(path.parent), "CRUMBLESS_DATABASE": str(path)})
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; unknown ``CRUMBLESS_*`` names are an error so typos do not go unseen."""
     env = os.environ if env is None else env

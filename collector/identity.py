@@ -11,21 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from hashlib import blake2b
-from typing import Protocol
 
-from collector.store import StoreError
+from collector.store import SaltStore, StoreError
 
 SALT_BYTES = 32
 
 log = logging.getLogger("crumbless.identity")
-
-
-class SaltStore(Protocol):
-    async def load_salt(self, site: int, day: int) -> bytes | None: ...
-
-    async def save_salt(self, site: int, day: int, salt: bytes) -> bytes: ...
-
-    async def erase_salts(self, site: int, before_day: int) -> int: ...
 
 
 class Salts:

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
 from collector.localtime import today
 from collector.sites import Site, SiteRegistry
+from collector.store import RetentionStore
 
 log = logging.getLogger("crumbless.retention")
 
 DAY_S = 86400
-
-
-class RetentionStore(Protocol):
-    async def delete_before(self, site: int, first_kept_day: int) -> int: ...
 
 
 def first_kept_day(site: Site, days: int, now: float) -> int:

@@ -100,7 +100,7 @@ def entry(dim: str, value: str, row: Row) -> dict[str, Any]:
 
 async def report(store: Store, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
     first, last = period.days
-    # Side by side: the store answers them on several connections at once (SQLiteStore.READERS).
+    # Side by side: the store answers them on several connections at once (READERS in collector/store/sqlite.py).
     *lists, (dropped_rows, _) = await asyncio.gather(
         *(store.breakdown(site.id, dim, first, last, limit, columns=needs(dim)) for dim in DIMENSIONS),
         store.breakdown(site.id, "dropped", first, last, 100),

@@ -19,7 +19,8 @@ import httpx
 
 from collector.aggregator import COLUMNS, Batch
 from collector.sites import Site
-from collector.store.sqlite import SQLiteStore
+from collector.config import for_database
+from collector.store import Store, opened_store
 from dashboard.passwords import hash_password
 
 VISITORS, VISITS, PAGEVIEWS, BOUNCES, DURATION = range(5)
@@ -32,16 +33,12 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 async def _with_store(database: Path, work):  # type: ignore[no-untyped-def]
-    store = SQLiteStore(database)
-    await store.open()
-    try:
+    async with opened_store(for_database(database)) as store:
         return await work(store)
-    finally:
-        await store.close()
 
 
 def create_user(database: Path, name: str, password: str, role: str = "admin") -> int:
-    async def work(store: SQLiteStore) -> int:
+    async def work(store: Store) -> int:
         await store.add_user(name, hash_password(password), role)
         user = await store.user_by_name(name)
         assert user is not None

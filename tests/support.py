@@ -16,7 +16,7 @@ from collector import config
 from collector.aggregator import COLUMNS
 from collector.config import Settings
 from collector.sites import Site
-from collector.store.sqlite import SQLiteStore
+from collector.store import opened_store
 
 # Documentation ranges only (RFC 5737, RFC 3849): never a real visitor.
 COUNTRIES = {"192.0.2.0/24": "DE", "198.51.100.0/24": "FR", "203.0.113.0/24": "JP", "2001:db8::/32": "NL"}
@@ -43,12 +43,8 @@ def make_settings(data_dir: Path, geo_db: Path, **overrides: str) -> Settings:
 
 def add_site(settings: Settings, domain: str, timezone: str = "UTC", extra: tuple[str, ...] = ()) -> Site:
     async def work() -> Site:
-        store = SQLiteStore(settings.database)
-        await store.open()
-        try:
+        async with opened_store(settings) as store:
             return await store.add_site(domain, domain, timezone, extra)
-        finally:
-            await store.close()
 
     return asyncio.run(work())
 

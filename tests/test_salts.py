@@ -69,7 +69,7 @@ def test_salt_follows_the_sites_local_day(server: Server) -> None:
 
 def test_database_outage_loses_no_counted_hit(server: Server) -> None:
     """A locked database delays the flush; the batch stays in memory and lands on the next try."""
-    server.call(server.state.store.db.execute, "PRAGMA busy_timeout=50")
+    server.call(server.state.store.execute_write_fn, lambda db: db.execute("PRAGMA busy_timeout=50"))
     for i in range(3):
         server.post("/api/event", plausible("example.com", f"https://example.com/{i}"), peer=f"192.0.2.{i + 1}")
     blocker = sqlite3.connect(server.settings.database)

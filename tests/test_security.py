@@ -22,7 +22,9 @@ from collector.accesslog import AccessLog
 from collector.numbers import NotANumber, whole_number
 from collector.sites import valid_timezone
 from collector.store.migrations import MIGRATIONS
-from collector.store.sqlite import SQLiteStore, sql_statements
+from collector.config import for_database
+from collector.store import opened_store
+from collector.store.sqlite import sql_statements
 from dashboard import csrf
 from dashboard.limiter import MAX_FAILURES, WINDOW_S, LoginLimiter
 from tests.conftest import Server
@@ -94,17 +96,13 @@ def test_schema_4_rebuilds_users_and_sites_keeping_rows_and_references(tmp_path:
         db.execute("INSERT INTO share_links VALUES (2, 'tok', 'now')")
 
     async def migrate_then_add() -> tuple[set[int], str | None, int]:
-        store = SQLiteStore(database)
-        await store.open()
-        try:
+        async with opened_store(for_database(database)) as store:
             await store.delete_user(2)
             await store.add_user("carl", "h", "viewer")
             carl = await store.user_by_name("carl")
             ann = await store.user_by_name("ann")
             assert carl is not None and ann is not None
             return await store.grants(2), await store.share_token(2), carl.id
-        finally:
-            await store.close()
 
     grants_of_deleted, share, new_id = asyncio.run(migrate_then_add())
     assert new_id == 3 and grants_of_deleted == set() and share == "tok"

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.aggregator import COLUMNS, HOURLY_COLUMNS, PAGEVIEWS, Aggregator, Batch
-from collector.store.sqlite import SQLiteStore
+from collector.config import for_database
+from collector.store import opened_store
 
 
 def big_batch(site: int, day: int) -> Aggregator:
@@ -31,9 +32,7 @@ def test_writes_from_other_tasks_wait_for_an_open_transaction(tmp_path: Path) ->
     path = tmp_path / "crumbless.db"
 
     async def scenario() -> None:
-        store = SQLiteStore(path)
-        await store.open()
-        try:
+        async with opened_store(for_database(path)) as store:
             site = await store.add_site("example.com", "example.com", "UTC", [])
             await store.add_user("ann", "argon2-hash", "admin")
             await store.save_salt(site.id, 100, b"\x01" * 32)
@@ -43,8 +42,6 @@ def test_writes_from_other_tasks_wait_for_an_open_transaction(tmp_path: Path) ->
                 store.erase_salts(site.id, 101),
                 store.end_session("ab" * 32, 2_000_000_000, 1_000_000_000),
             )
-        finally:
-            await store.close()
 
     asyncio.run(scenario())
     with sqlite3.connect(path) as db:
@@ -72,13 +69,9 @@ def test_a_flush_stores_every_value_and_counter_exactly(tmp_path_factory: object
     )
 
     async def write_twice() -> None:
-        store = SQLiteStore(path)
-        await store.open()
-        try:
+        async with opened_store(for_database(path)) as store:
             await store.write_counts(batch)
             await store.write_counts(batch)  # the second adds to the first
-        finally:
-            await store.close()
 
     asyncio.run(write_twice())
     with sqlite3.connect(path) as db:

@@ -1,18 +1,31 @@
-"""The store: where aggregate counters, sites, users and today's salts live.
+"""The store: where aggregate counters, sites, accounts and today's salts live.
 
-``Store`` is the whole contract between Crumbless and its database. SQLite is the embedded
-default; a PostgreSQL implementation of the same protocol follows for scale-out. Counting rules
-never live here: a store only adds up the numbers it is given.
+The contract is split by role, so each part of Crumbless depends on the few methods it uses:
+the ingest side writes counters and handles salts, housekeeping deletes expired rows, the
+dashboard reads counters and manages sites and accounts. ``Store`` is all of them together, what
+one implementation (SQLite now, PostgreSQL next) provides; ``open_store`` picks and opens it, and
+nothing else constructs one. Counting rules never live here: a store only adds up the numbers
+it is given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, AsyncIterator, Protocol, Sequence
 
 from collector.aggregator import COLUMNS, Batch
 from collector.sites import Site
+from collector.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from collector.config import Settings
+
+__all__ = [
+    "AccountStore", "ApiToken", "CounterReader", "CounterWriter", "Row", "SaltStore", "SiteStore", "Store",
+    "StoreError", "User", "new_session_key", "open_store", "opened_store",
+]
 
 Row = dict[str, int]
 
@@ -51,53 +64,54 @@ def new_session_key() -> str:
     return secrets.token_hex(16)
 
 
-class StoreError(Exception):
-    """A store operation failed; the message is safe to show (it never carries hit data)."""
-
-
-class Store(Protocol):
-    async def open(self) -> None:
-        """Connect and apply pending migrations."""
-        ...
-
-    async def close(self) -> None: ...
+class CounterWriter(Protocol):
+    """What the flusher and the cardinality guard need: the ingest side's whole use of the store."""
 
     async def write_counts(self, batch: Batch) -> None:
-        """Add a batch of counters in one transaction: all of it or none of it."""
+        """Add every counter of ``batch`` to the stored ones in one transaction: all of it or none
+        of it, so a failed write can be retried with the same batch without counting anything twice.
+        Rows whose counters end at zero are not kept."""
         ...
-
-    async def load_salt(self, site: int, day: int) -> bytes | None: ...
-
-    async def save_salt(self, site: int, day: int, salt: bytes) -> bytes: ...
-
-    async def erase_salts(self, site: int, before_day: int) -> int:
-        """Delete salts of days before ``before_day`` so that their bytes are gone from disk."""
-        ...
-
-    async def delete_before(self, site: int, first_kept_day: int) -> int:
-        """Delete a site's daily and hourly rows of days before ``first_kept_day`` (retention); returns rows deleted."""
-        ...
-
-    async def sites(self) -> list[Site]: ...
-
-    async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site: ...
-
-    async def add_user(self, name: str, password_hash: str, role: str) -> None: ...
-
-    async def user_count(self) -> int: ...
 
     async def recent_values(self, since_day: int) -> list[tuple[int, int, str, str]]:
         """(site, day, dim, value) stored since a day, to seed the cardinality guard at start."""
         ...
 
-    async def totals(self, site: int, first_day: int, last_day: int) -> Row: ...
 
-    async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]: ...
+class RetentionStore(Protocol):
+    async def delete_before(self, site: int, first_kept_day: int) -> int:
+        """Delete a site's daily and hourly rows of days before ``first_kept_day``; returns rows deleted.
+        Idempotent: a failed run is simply run again."""
+        ...
 
-    # ── the dashboard's read side ──
+
+class SaltStore(Protocol):
+    async def load_salt(self, site: int, day: int) -> bytes | None: ...
+
+    async def save_salt(self, site: int, day: int, salt: bytes) -> bytes:
+        """Store a site-day's salt unless one is stored already: the first saved wins, and is
+        returned, so every worker that raced to create one ends up hashing with the same salt."""
+        ...
+
+    async def erase_salts(self, site: int, before_day: int) -> int:
+        """Delete salts of days before ``before_day`` so that their bytes are gone from disk
+        (not merely unlinked: overwritten, and out of any write-ahead log); returns how many."""
+        ...
+
+
+class CounterReader(Protocol):
+    """The dashboard's, the API's and ``crumbless stats``'s reads of the counters."""
+
+    async def totals(self, site: int, first_day: int, last_day: int) -> Row:
+        """The site totals summed over the days (every column, 0 when there is no data)."""
+        ...
+
+    async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
+        """Site totals per local hour, oldest first; hours without data are absent."""
+        ...
 
     async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
-        """Site totals per day (dim 'total'), oldest first; days without data are absent."""
+        """Site totals per day, oldest first; days without data are absent."""
         ...
 
     async def breakdown(
@@ -106,19 +120,52 @@ class Store(Protocol):
     ) -> tuple[list[tuple[str, Row]], int]:
         """One page of a dimension's values in top-list order, and how many values match in all.
 
-        Only ``columns`` need be summed; the others may come back as 0.
+        Top-list order: the dimension's ranking counter, then pageviews, both descending, then the
+        value. ``search`` matches values that contain it, ignoring case. Values whose ranking
+        counter sums to 0 over the range are left out. Only ``columns`` need be summed; the
+        others may come back as 0.
         """
         ...
 
     async def has_data(self, site: int) -> bool: ...
 
-    # ── sites, users, grants, tokens, share links ──
+
+class SiteStore(Protocol):
+    async def sites(self) -> list[Site]:
+        """Every site, oldest first."""
+        ...
+
+    async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
+        """A new site with a new random public id; StoreError if the domain has a site already.
+        Site ids are never handed out again after a deletion."""
+        ...
 
     async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site: ...
 
     async def delete_site(self, site: int) -> None:
-        """Delete a site and every row about it (counters, salts, grants, share link)."""
+        """Delete a site and every row about it (counters, salts, grants, share link).
+
+        Idempotent, so a caller can repeat it after a last flush to catch counters still in flight.
+        """
         ...
+
+    async def share_token(self, site: int) -> str | None: ...
+
+    async def set_share_token(self, site: int, token: str | None) -> None:
+        """Turn the site's share link on with ``token`` (replacing any older one), or off with None."""
+        ...
+
+    async def site_by_share_token(self, token: str) -> int | None: ...
+
+
+class AccountStore(Protocol):
+    """Dashboard accounts, their grants, API tokens and ended sessions."""
+
+    async def add_user(self, name: str, password_hash: str, role: str) -> None:
+        """StoreError if the name is taken. User ids are never handed out again after a deletion."""
+        ...
+
+    async def user_count(self) -> int: ...
 
     async def users(self) -> list[User]: ...
 
@@ -132,11 +179,15 @@ class Store(Protocol):
 
     async def set_role(self, user: int, role: str) -> None: ...
 
-    async def delete_user(self, user: int) -> None: ...
+    async def delete_user(self, user: int) -> None:
+        """Delete the account with its grants and API tokens."""
+        ...
 
     async def grants(self, user: int) -> set[int]: ...
 
-    async def set_grants(self, user: int, sites: Sequence[int]) -> None: ...
+    async def set_grants(self, user: int, sites: Sequence[int]) -> None:
+        """Replace the user's grants with ``sites``, in one step."""
+        ...
 
     async def add_token(self, user: int, name: str, token_hash: str) -> ApiToken: ...
 
@@ -144,16 +195,41 @@ class Store(Protocol):
 
     async def token_user(self, token_hash: str) -> User | None: ...
 
-    async def delete_token(self, user: int, token: int) -> bool: ...
-
-    async def share_token(self, site: int) -> str | None: ...
-
-    async def set_share_token(self, site: int, token: str | None) -> None: ...
-
-    async def site_by_share_token(self, token: str) -> int | None: ...
+    async def delete_token(self, user: int, token: int) -> bool:
+        """Delete one of ``user``'s own tokens; False (and nothing deleted) if it is not theirs."""
+        ...
 
     async def end_session(self, nonce_sha256: str, expires: int, now: int) -> None:
         """Remember a logged-out session until ``expires``; forget those expired by ``now`` (Unix seconds)."""
         ...
 
     async def session_ended(self, nonce_sha256: str) -> bool: ...
+
+
+class Store(CounterWriter, RetentionStore, SaltStore, CounterReader, SiteStore, AccountStore, Protocol):
+    """Everything above, as one implementation provides it; closed by ``close``."""
+
+    async def close(self) -> None: ...
+
+    async def erases_securely(self) -> bool:
+        """Whether deleted rows are overwritten in the database's files (what the audit relies on)."""
+        ...
+
+
+async def open_store(settings: Settings) -> Store:
+    """The store ``settings`` name, opened and migrated to the latest schema."""
+    from collector.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(settings.database)
+    await store.open()
+    return store
+
+
+@contextlib.asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[Store]:
+    """``open_store`` for one piece of work (a command, a test), closed after it whatever happened."""
+    store = await open_store(settings)
+    try:
+        yield store
+    finally:
+        await store.close()
