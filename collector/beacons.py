@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from collector.hits import Beacon, Kind, Props
 from collector.urls import clean_text
@@ -111,7 +112,7 @@ class Fields:
             raise BadBeacon(field, f"has more than {MAX_PROPS} properties")
         return tuple(sorted(_prop(field, k, v) for k, v in value.items() if v is not None))
 
-    def object(self, *names: str) -> "Fields":
+    def object(self, *names: str) -> Fields:
         field, value = self._get(names)
         if not isinstance(value, dict):
             raise BadBeacon(field, "must be an object")
@@ -205,7 +206,11 @@ def parse_plausible(body: bytes) -> Beacon:
         props=fields.props("p", "props", "m", "meta") if kind is Kind.EVENT else (),
         hash_mode=fields.flag("h", "hashMode", "hash_mode", default=False),
         interactive=fields.flag("i", "interactive", default=True),
-        engaged_ms=min(fields.number("e", "engagement_time", low=0, high=10**9, default=0), MAX_ENGAGED_MS) if kind is Kind.ENGAGEMENT else 0,
+        engaged_ms=(
+            min(fields.number("e", "engagement_time", low=0, high=10**9, default=0), MAX_ENGAGED_MS)
+            if kind is Kind.ENGAGEMENT
+            else 0
+        ),
         scroll=fields.number("sd", "scroll_depth", low=-1, high=100, default=-1) if kind is Kind.ENGAGEMENT else -1,
     )
 

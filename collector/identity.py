@@ -65,5 +65,6 @@ def visitor_hash(salt: bytes, site: int, ip: str, user_agent: str) -> int:
     Keyed hashing (not a plain hash of salt + data) is the construction BLAKE2 is designed for;
     8 bytes make collisions between a site's daily visitors negligible while keeping state small.
     """
-    digest = blake2b(f"{site}\x00{ip}\x00{user_agent}".encode("utf-8", "surrogatepass"), digest_size=8, key=salt).digest()
+    data = f"{site}\x00{ip}\x00{user_agent}".encode("utf-8", "surrogatepass")
+    digest = blake2b(data, digest_size=8, key=salt).digest()
     return int.from_bytes(digest, "big")

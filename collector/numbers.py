@@ -14,7 +14,9 @@ import re
 MAX_DIGITS = 18
 """Enough for any id, count or Unix time, and always below SQLite's 64-bit integer limit."""
 
-_WHOLE = re.compile(r"[0-9]{1,%d}" % MAX_DIGITS, re.ASCII)
+WHOLE_NUMBER = f"[0-9]{{1,{MAX_DIGITS}}}"
+"""The pattern itself, for matchers that take a pattern (Starlette's path convertors) to agree with this module."""
+_WHOLE = re.compile(WHOLE_NUMBER, re.ASCII)
 
 
 class NotANumber(ValueError):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from collector.urls import MAX_TAG, MAX_URL, clean_text, normalize_hostname, strip_www

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Awaitable, Callable, Iterable
 from zoneinfo import ZoneInfo, available_timezones
 
 from collector.urls import allowed_hosts, host_matches, normalize_hostname

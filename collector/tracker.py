@@ -56,7 +56,8 @@ def minify(source: str) -> str:
 
     try:
         tdewolff.config({"js-version": 2019})
-        return tdewolff.string("text/javascript", source)
+        minified: str = tdewolff.string("text/javascript", source)  # the binding is untyped
+        return minified
     except tdewolff.MinifyError as exc:
         raise TrackerSourceError(f"tracker.js is not valid JavaScript: {exc}") from None
 
@@ -86,7 +87,7 @@ class TrackerScript:
     br: Variant
 
     @classmethod
-    def build(cls, source: str, collect_path: str) -> "TrackerScript":
+    def build(cls, source: str, collect_path: str) -> TrackerScript:
         minified = minify(with_collect_path(source, collect_path)).encode()
         tag = hashlib.blake2b(minified, digest_size=9).hexdigest()
         # Each encoding is its own representation, so each gets its own strong validator.
@@ -170,4 +171,5 @@ async def missing(request: Request) -> Response:
 
 def snippet(settings: Settings, site: Site) -> str:
     """The tag a site owner pastes into each page; the CLI and the dashboard show the same one."""
-    return f'<script defer src="{settings.public_url}{settings.script_path}" data-website-id="{site.website_id}"></script>'
+    src = f"{settings.public_url}{settings.script_path}"
+    return f'<script defer src="{src}" data-website-id="{site.website_id}"></script>'

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 MAX_URL = 4096          # longer input is not a URL a browser would send as a page address

@@ -226,7 +226,7 @@ _OS_NAMES = {
     "Mac OS X": "macOS",
     "Chrome OS": "ChromeOS",
     "Web0S": "webOS",
-    **{distribution: "Linux" for distribution in _LINUX_DISTRIBUTIONS},
+    **dict.fromkeys(_LINUX_DISTRIBUTIONS, "Linux"),
 }
 # Some ua-parser rules copy text out of the UA into the family; cap it so a hostile UA cannot
 # mint long dashboard rows.

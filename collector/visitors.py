@@ -9,8 +9,9 @@ the counting rules stay outside both.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 VisitValues = tuple[tuple[str, str], ...]
 _MARK = struct.Struct("<I")

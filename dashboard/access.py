@@ -7,9 +7,9 @@ to exactly one site; there is no path from it to any other site or to a manageme
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response

@@ -36,7 +36,9 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await read_form(request)
     ctx = dashboard(request)
-    if not csrf.same_origin(request, ctx.settings.public_url) or not csrf.login_token_valid(ctx.key, form.get(csrf.FIELD)):
+    if not csrf.same_origin(request, ctx.settings.public_url) or not csrf.login_token_valid(
+        ctx.key, form.get(csrf.FIELD)
+    ):
         return _login_page(request, 403, "The login form expired. Please try again.")
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     try:
@@ -67,7 +69,8 @@ async def logout(request: Request, user: Auth) -> Response:
 
 
 async def _account_page(request: Request, user: Auth, status: int = 200, **context: object) -> Response:
-    return render(request, "account.html", status=status, tokens=await store(request).tokens(user.user.id), min_length=MIN_LENGTH, **context)
+    tokens = await store(request).tokens(user.user.id)
+    return render(request, "account.html", status=status, tokens=tokens, min_length=MIN_LENGTH, **context)
 
 
 @page()
@@ -86,7 +89,8 @@ async def change_password(request: Request, user: Auth) -> Response:
     except auth.LoginLocked as exc:
         return _locked(await _account_page(request, user, 429, password_error=_locked_message(exc)), exc)
     if len(new) < MIN_LENGTH:
-        return await _account_page(request, user, 400, password_error=f"The new password needs at least {MIN_LENGTH} characters.")
+        too_short = f"The new password needs at least {MIN_LENGTH} characters."
+        return await _account_page(request, user, 400, password_error=too_short)
     if new != again:
         return await _account_page(request, user, 400, password_error="The two new passwords differ.")
     await store(request).set_password(user.user.id, hash_password(new))

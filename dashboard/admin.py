@@ -6,9 +6,10 @@ domain counts from its first beacon and a deleted site stops counting immediatel
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -24,7 +25,6 @@ from dashboard.context import dashboard, store
 from dashboard.passwords import MIN_LENGTH, hash_password
 from dashboard.templates import error, render
 from dashboard.tokens import new_share_token
-
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,12 @@ def site_values(form: FormData) -> tuple[dict[str, Any], str]:
     return values, ""
 
 
-def _site_form(request: Request, site: Site | None, values: dict[str, Any], message: str = "", status: int = 200, **more: Any) -> Response:
-    return render(request, "site_form.html", status=status, site=site, values=values, message=message, timezones=TIMEZONES, **more)
+def _site_form(
+    request: Request, site: Site | None, values: dict[str, Any], message: str = "", status: int = 200, **more: Any
+) -> Response:
+    return render(
+        request, "site_form.html", status=status, site=site, values=values, message=message, timezones=TIMEZONES, **more
+    )
 
 
 async def _reload_sites(request: Request) -> None:
@@ -96,14 +100,18 @@ async def create_site(request: Request, user: Auth) -> Response:
     if problem:
         return _site_form(request, None, values, problem, 400)
     try:
-        site = await store(request).add_site(values["domain"], values["name"], values["timezone"], values["extra_domains"])
+        site = await store(request).add_site(
+            values["domain"], values["name"], values["timezone"], values["extra_domains"]
+        )
     except StoreError as exc:
         return _site_form(request, None, values, str(exc), 400)
     await _reload_sites(request)
     return RedirectResponse(f"/sites/{site.website_id}/settings", status_code=303)
 
 
-def site_admin_page(handler: Callable[[Request, Auth, Site], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def site_admin_page(
+    handler: Callable[[Request, Auth, Site], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """An admin page about the site named in the URL; a site the user cannot see is a 404."""
 
     @page(admin=True)
@@ -117,13 +125,16 @@ def site_admin_page(handler: Callable[[Request, Auth, Site], Awaitable[Response]
     return with_site
 
 
-async def _settings_page(request: Request, site: Site, values: dict[str, Any] | None = None, message: str = "", status: int = 200) -> Response:
+async def _settings_page(
+    request: Request, site: Site, values: dict[str, Any] | None = None, message: str = "", status: int = 200
+) -> Response:
     token = await store(request).share_token(site.id)
     base = dashboard(request).settings.public_url
     return _site_form(
         request,
         site,
-        values or {"domain": site.domain, "name": site.name, "timezone": site.timezone, "extra": " ".join(site.extra_domains)},
+        values
+        or {"domain": site.domain, "name": site.name, "timezone": site.timezone, "extra": " ".join(site.extra_domains)},
         message,
         status,
         snippet=snippet(dashboard(request).settings, site),
@@ -144,7 +155,9 @@ async def update_site(request: Request, user: Auth, site: Site) -> Response:
     if problem:
         return await _settings_page(request, site, values, problem, 400)
     try:
-        await store(request).update_site(site.id, values["domain"], values["name"], values["timezone"], values["extra_domains"])
+        await store(request).update_site(
+            site.id, values["domain"], values["name"], values["timezone"], values["extra_domains"]
+        )
     except StoreError as exc:
         return await _settings_page(request, site, values, str(exc), 400)
     await _reload_sites(request)
@@ -169,12 +182,15 @@ async def share(request: Request, user: Auth, site: Site) -> Response:
     assert user.form is not None
     enabled = user.form.get("enabled") == "on"
     await store(request).set_share_token(site.id, new_share_token() if enabled else None)
-    return RedirectResponse(f"/sites/{site.website_id}/settings?saved={'shared' if enabled else 'unshared'}#sharing", status_code=303)
+    saved = "shared" if enabled else "unshared"
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved={saved}#sharing", status_code=303)
 
 
 # ── users ──────────────────────────────────────────────────────────────────────────────────────
 
-async def _users_page(request: Request, message: str = "", status: int = 200, values: dict[str, Any] | None = None) -> Response:
+async def _users_page(
+    request: Request, message: str = "", status: int = 200, values: dict[str, Any] | None = None
+) -> Response:
     db = store(request)
     users = await db.users()
     grants = {u.id: await db.grants(u.id) for u in users if not u.is_admin}
@@ -198,7 +214,8 @@ def _site_ids(form: FormData, known: list[Site]) -> list[int]:
 async def create_user(request: Request, user: Auth) -> Response:
     assert user.form is not None
     form = user.form
-    name, password, role = str(form.get("name", "")).strip(), str(form.get("password", "")), str(form.get("role", "viewer"))
+    name = str(form.get("name", "")).strip()
+    password, role = str(form.get("password", "")), str(form.get("role", "viewer"))
     values = {"name": name, "role": role}
     if not name or len(name) > 64:
         return await _users_page(request, "Give the user a name (up to 64 characters).", 400, values)

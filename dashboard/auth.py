@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.datastructures import FormData
@@ -137,7 +137,11 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
                 if not csrf.same_origin(request, dashboard(request).settings.public_url) or not csrf.token_matches(
                     auth.form.get(csrf.FIELD), auth.csrf
                 ):
-                    return await error(request, 403, "This form has expired or did not come from this dashboard. Reload the page and try again.")
+                    return await error(
+                        request,
+                        403,
+                        "This form has expired or did not come from this dashboard. Reload the page and try again.",
+                    )
             return await handler(request, auth)
 
         return guarded

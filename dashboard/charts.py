@@ -10,9 +10,10 @@ labels live outside that stretch and keep their shape on a phone.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -104,7 +105,10 @@ def timeseries_svg(points: Sequence[Slot], top: int, unit: str) -> Markup:
         anchor = "start" if i == 0 and n > 1 else "middle"
         x_text = "0" if anchor == "start" else f"{x:.2f}%"
         minor = " minor" if (i // step) % 2 else ""  # every other label gives way on a phone
-        parts.append(f'<text class="xlabel{minor}" x="{x_text}" y="{PLOT_HEIGHT + 17}" text-anchor="{anchor}">{escape(points[i].label)}</text>')
+        parts.append(
+            f'<text class="xlabel{minor}" x="{x_text}" y="{PLOT_HEIGHT + 17}" text-anchor="{anchor}">'
+            f"{escape(points[i].label)}</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -137,10 +141,11 @@ def realtime_svg(per_minute: Sequence[int]) -> Markup:
     n = len(per_minute)
     top = max(per_minute) or 1
     rects = "".join(
-        f'<rect x="{i + 0.1:g}" y="{100 - 100 * v / top:.2f}" width="0.8" height="{100 * v / top:.2f}"><title>{v}</title></rect>'
+        f'<rect x="{i + 0.1:g}" y="{100 - 100 * v / top:.2f}" width="0.8" height="{100 * v / top:.2f}">'
+        f"<title>{v}</title></rect>"
         for i, v in enumerate(per_minute)
     )
     return Markup(
-        f'<svg class="minutes" id="rt-minutes" viewBox="0 0 {n} 100" preserveAspectRatio="none" width="100%" height="48" '
-        f'role="img" aria-label="Pageviews per minute, last {n} minutes">{rects}</svg>'
+        f'<svg class="minutes" id="rt-minutes" viewBox="0 0 {n} 100" preserveAspectRatio="none" '
+        f'width="100%" height="48" role="img" aria-label="Pageviews per minute, last {n} minutes">{rects}</svg>'
     )

@@ -7,10 +7,10 @@ module globals, so two apps in one test process never share a login limiter or a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Callable
 
 from starlette.requests import Request
 

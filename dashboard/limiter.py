@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from typing import Callable
+from collections.abc import Callable
 
 MAX_FAILURES = 5
 WINDOW_S = 15 * 60
@@ -25,7 +25,9 @@ MAX_LOCKS = 100_000
 
 
 class LoginLimiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_names: int = MAX_NAMES, max_locks: int = MAX_LOCKS) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_names: int = MAX_NAMES, max_locks: int = MAX_LOCKS
+    ) -> None:
         self._clock = clock
         self._max_names, self._max_locks = max_names, max_locks
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()

@@ -7,9 +7,9 @@ to the site's own local "today", because that is the day its owner means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
 from urllib.parse import urlencode
 
 from dashboard.stats import Range

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from collector.numbers import MAX_DIGITS
+from collector.numbers import WHOLE_NUMBER
 from dashboard import account, admin, api, export, views
 from dashboard.headers import SecurityHeaders
 from dashboard.templates import STATIC
@@ -25,7 +25,7 @@ class IdConvertor(Convertor[int]):
     reads (``collector.numbers``). Starlette's ``int`` convertor takes any length, so a path with
     5,000 digits failed in ``int()`` or in SQLite (a 500); this one simply does not match (a 404)."""
 
-    regex = "[0-9]{1,%d}" % MAX_DIGITS
+    regex = WHOLE_NUMBER
 
     def convert(self, value: str) -> int:
         return int(value)

@@ -26,7 +26,9 @@ STATIC = HERE / "static"
 def num(value: float | int | None) -> str:
     if value is None:
         return "–"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{int(value):,}"
 
 
 def duration(seconds: float | int | None) -> str:

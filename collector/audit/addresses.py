@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from collector.referrers import Address, host_address, ipv4_address
 
@@ -40,7 +40,9 @@ _IPV6_SEED = re.compile(rb":[0-9A-Fa-f]{0,4}:")
 # (with optional user info) that is all numbers, up to the first non-host character.
 _ODD_IPV4_SEEDS = (re.compile(rb"0x"), re.compile(rb"0X"), re.compile(rb"\.0[0-7]{3}"))
 _NUMBER = rb"(?:0[xX][0-9a-fA-F]{0,16}|[0-9]{1,16})"
-_URL_HOST = re.compile(rb"://(?:[^\s/?#@\"'<>\\]{1,64}@)?(" + _NUMBER + rb"(?:\." + _NUMBER + rb"){0,3})\.?(?![0-9A-Za-z_.\-])")
+_URL_HOST = re.compile(
+    rb"://(?:[^\s/?#@\"'<>\\]{1,64}@)?(" + _NUMBER + rb"(?:\." + _NUMBER + rb"){0,3})\.?(?![0-9A-Za-z_.\-])"
+)
 _UTF16_SEEDS = (
     re.compile(rb"\.\x00[0-9]\x00"),
     re.compile(rb":\x00[0-9A-Fa-f:]\x00"),
@@ -71,7 +73,9 @@ LONGEST_MATCH = 2 * (len("://" + "u" * 64 + "@" + ".".join(["0x" + "f" * 16] * 4
 _VERSION_WORD = re.compile(rb"(?<![A-Za-z])(?:version|ver\.?|rv|v)[ :=/]?$", re.IGNORECASE)
 # Chromium-family User-Agent products are the only common ones with four-part versions
 # ("Chrome/130.0.0.0"); the list is exact, so "/ip/192.0.2.1" in a page path is still reported.
-_UA_PRODUCT = re.compile(rb"(?<![A-Za-z])(?:Chrome|Chromium|CriOS|HeadlessChrome|Edg|EdgA|EdgiOS|OPR|YaBrowser|Vivaldi)/$")
+_UA_PRODUCT = re.compile(
+    rb"(?<![A-Za-z])(?:Chrome|Chromium|CriOS|HeadlessChrome|Edg|EdgA|EdgiOS|OPR|YaBrowser|Vivaldi)/$"
+)
 
 _NOT_VISITOR_V4 = tuple(ipaddress.IPv4Network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3"))
 _VISITOR_V6 = tuple(ipaddress.IPv6Network(n) for n in ("2000::/3", "fc00::/7", "fe80::/10"))
@@ -177,9 +181,14 @@ def _same(found: Address, wanted: Address) -> bool:
 
 def sightings(data: bytes, rules: AddressRules, base: int = 0) -> Iterator[Sighting]:
     """Every valid address in ``data``, ASCII and UTF-16-LE, each with its verdict (``excuse``)."""
-    yield from _in_text(data, rules, lambda i: base + i, "text")
+    yield from _in_text(data, rules, _offsets(base, 1), "text")
     for start, stop in _utf16_runs(data):
-        yield from _in_text(data[start:stop:2], rules, lambda i, s=base + start: s + 2 * i, "UTF-16-LE")
+        yield from _in_text(data[start:stop:2], rules, _offsets(base + start, 2), "UTF-16-LE")
+
+
+def _offsets(first: int, step: int) -> Callable[[int], int]:
+    """Where the i-th byte of a decoded run was in the data: UTF-16-LE text keeps every second byte."""
+    return lambda i: first + step * i
 
 
 Candidate = tuple[int, int, Address]
@@ -272,7 +281,11 @@ def _utf16_runs(data: bytes) -> Iterator[tuple[int, int]]:
 
 
 def _address_in(
-    text: bytes, start: int, end: int, worth_parsing: Callable[[bytes], bool], read: Callable[[bytes], Address | None] = parse
+    text: bytes,
+    start: int,
+    end: int,
+    worth_parsing: Callable[[bytes], bool],
+    read: Callable[[bytes], Address | None] = parse,
 ) -> Candidate | None:
     while start < end and text[start] == 0x2E:  # a "." before or after is punctuation
         start += 1
@@ -290,7 +303,8 @@ def _longest_valid(text: bytes, start: int, end: int, read: Callable[[bytes], Ad
     if address is not None:
         return start, end, address
     heads = range(GLUE + 1) if _binary_at(text, start - 1) else range(1)
-    for head, tail in sorted(((h, t) for h in heads for t in range(TAIL + 1) if h or t), key=lambda ht: (sum(ht), ht[0])):
+    trims = ((h, t) for h in heads for t in range(TAIL + 1) if h or t)
+    for head, tail in sorted(trims, key=lambda ht: (sum(ht), ht[0])):
         if end - tail - (start + head) >= 2:
             address = read(text[start + head : end - tail])
             if address is not None:
@@ -303,7 +317,13 @@ def _binary_at(text: bytes, i: int) -> bool:
 
 
 def _judge(
-    text: bytes, start: int, end: int, address: Address, rules: AddressRules, offset: Callable[[int], int], encoding: str
+    text: bytes,
+    start: int,
+    end: int,
+    address: Address,
+    rules: AddressRules,
+    offset: Callable[[int], int],
+    encoding: str,
 ) -> Sighting:
     before = text[max(0, start - CONTEXT) : start]
     excuse = rules.excuse(address, text[start:end], before)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from collector.audit import Address, audit
 from collector.audit.report import as_json, as_text, self_test_json, self_test_text
 from collector.audit.selftest import self_test
 from collector.config import Settings
-
 
 clock: Callable[[], float] = time.time
 """The time salts are judged against; a module attribute so tests can run the command on a fake day."""
@@ -24,7 +23,9 @@ class UsageError(ValueError):
     """A bad argument; the message is the whole explanation."""
 
 
-def run(settings: Settings, logs: Sequence[str], allow: Sequence[str], json: bool, self_testing: bool) -> tuple[str, int]:
+def run(
+    settings: Settings, logs: Sequence[str], allow: Sequence[str], json: bool, self_testing: bool
+) -> tuple[str, int]:
     """(what to print, exit status): 0 when nothing was found (or every plant was), 1 otherwise."""
     if self_testing:
         outcomes = self_test(settings, now=clock())

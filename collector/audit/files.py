@@ -21,13 +21,15 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import os
 import sys
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING
 
 import maxminddb
 
@@ -36,6 +38,9 @@ from collector.audit.findings import ADDRESS, UNCHECKED, Finding, Report
 from collector.audit.sqlitefile import RECORD_SPAN, CarvedSalt, carve_salts
 from collector.spill import is_spill_name
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead  # all a scan needs of a stream, be it a file, stdin or a decompressor
+
 CHUNK = 1 << 20
 KEEP = 4 * max(LONGEST_MATCH, RECORD_SPAN)
 """Bytes each chunk shares with the next, so no match is cut in two and each has its context."""
@@ -43,7 +48,7 @@ KEEP = 4 * max(LONGEST_MATCH, RECORD_SPAN)
 SQLITE_COMPANIONS = ("", "-wal", "-journal", "-shm")
 _MAXMIND_MARKER = b"\xab\xcd\xefMaxMind.com"
 _MAXMIND_TAIL = 128 * 1024
-_COMPRESSED: tuple[tuple[bytes, str, Callable[[IO[bytes]], IO[bytes]]], ...] = (
+_COMPRESSED: tuple[tuple[bytes, str, Callable[[IO[bytes]], io.BufferedIOBase]], ...] = (
     (b"\x1f\x8b", "gzip", lambda raw: gzip.GzipFile(fileobj=raw)),
     (b"BZh", "bzip2", lambda raw: bz2.BZ2File(raw)),
     (b"\xfd7zXZ\x00", "xz", lambda raw: lzma.LZMAFile(raw)),
@@ -76,8 +81,11 @@ def targets(data_dir: Path, database: Path, logs: Sequence[str]) -> list[Target]
 
 
 def spill_files(files: Sequence[Target], data_dir: Path) -> list[tuple[Target, Path]]:
-    """The spill files among the targets (with their paths): in the data directory itself, named as ``collector/spill.py`` names them."""
-    return [(t, t.path) for t in files if t.path is not None and t.path.parent == data_dir and is_spill_name(t.path.name)]
+    """The spill files among the targets (with their paths): in the data directory itself, named as
+    ``collector/spill.py`` names them."""
+    return [
+        (t, t.path) for t in files if t.path is not None and t.path.parent == data_dir and is_spill_name(t.path.name)
+    ]
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -109,7 +117,7 @@ def is_maxmind_db(path: Path) -> bool:
         return False
 
 
-def windows(stream: IO[bytes]) -> Iterator[tuple[bytes, int, int, int]]:
+def windows(stream: SupportsRead[bytes]) -> Iterator[tuple[bytes, int, int, int]]:
     """(buffer, offset of its first byte, first offset reported here, first offset left to the next).
 
     Consecutive buffers share ``KEEP`` bytes on each side of the hand-over point: a match
@@ -162,7 +170,7 @@ class _Unsupported(Exception):
 
 
 @contextlib.contextmanager
-def _opened(target: Target) -> Iterator[tuple[IO[bytes], str]]:
+def _opened(target: Target) -> Iterator[tuple[SupportsRead[bytes], str]]:
     """The target's bytes, decompressed if it is a compressed file, and the label to report."""
     if target.path is None:
         yield sys.stdin.buffer, target.label
@@ -181,7 +189,9 @@ def _opened(target: Target) -> Iterator[tuple[IO[bytes], str]]:
         yield raw, target.label
 
 
-def _scan_stream(stream: IO[bytes], label: str, rules: AddressRules, salt_days: tuple[int, int], report: Report) -> Carved:
+def _scan_stream(
+    stream: SupportsRead[bytes], label: str, rules: AddressRules, salt_days: tuple[int, int], report: Report
+) -> Carved:
     carved: Carved = []
     for buffer, base, first, end in windows(stream):
         report.bytes += end - first

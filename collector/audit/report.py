@@ -9,7 +9,8 @@ act on. The JSON shape is documented in ``docs/privacy.md``; ``format`` changes 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from collector.audit.addresses import mask, mask_all
 from collector.audit.findings import Finding, Report
@@ -89,7 +90,11 @@ def _size(n: int) -> str:
 
 def self_test_text(outcomes: Sequence[Outcome]) -> str:
     missed = sum(o.finding is None for o in outcomes)
-    verdict = f"all {len(outcomes)} planted leaks were found" if not missed else f"{missed} of {len(outcomes)} planted leaks were NOT found"
+    verdict = (
+        f"all {len(outcomes)} planted leaks were found"
+        if not missed
+        else f"{missed} of {len(outcomes)} planted leaks were NOT found"
+    )
     lines = [f"crumbless audit --self-test: {verdict}.", ""]
     width = max(len(o.plant.what) for o in outcomes)
     for o in outcomes:
@@ -101,7 +106,12 @@ def self_test_text(outcomes: Sequence[Outcome]) -> str:
 
 def self_test_json(outcomes: Sequence[Outcome]) -> str:
     planted = [
-        {"what": o.plant.what, "kind": o.plant.kind, "found": o.finding is not None, "where": o.finding.where if o.finding else None}
+        {
+            "what": o.plant.what,
+            "kind": o.plant.kind,
+            "found": o.finding is not None,
+            "where": o.finding.where if o.finding else None,
+        }
         for o in outcomes
     ]
     document = {"format": JSON_FORMAT, "ok": all(p["found"] for p in planted), "planted": planted}

@@ -14,10 +14,10 @@ salt, so the promise "erased when the site's day is over" must hold for every co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.audit.database import Database
@@ -38,7 +38,7 @@ def allowed_days(tz: ZoneInfo, now: float) -> set[int]:
 
 def carve_range(now: float) -> tuple[int, int]:
     """Days a carved salt record may plausibly carry; outside this a "match" is chance binary data."""
-    current = day_number(datetime.fromtimestamp(now, timezone.utc).date())
+    current = day_number(datetime.fromtimestamp(now, UTC).date())
     return current - CARVE_YEARS * 366, current + 2
 
 

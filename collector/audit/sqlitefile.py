@@ -14,9 +14,10 @@ written since the last checkpoint stays in the WAL. So the audit looks at the by
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 SALT_BYTES = 32
 
