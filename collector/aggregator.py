@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COLUMNS = ("visitors", "visits", "pageviews", "bounces", "duration_s", "events", "engaged_ms", "scroll_sum", "scroll_n")
-HOURLY_COLUMNS = COLUMNS[:5]
-VISITORS, VISITS, PAGEVIEWS, BOUNCES, DURATION, EVENTS, ENGAGED_MS, SCROLL_SUM, SCROLL_N = range(len(COLUMNS))
+from collector.model import COUNTERS, HOURLY_COUNTERS
 
 OTHER = "(other)"
 
-DailyKey = tuple[int, int, str, str]     # site, day, dim, value
+DailyKey = tuple[int, int, str, str]     # site, day, dimension key, value
 HourlyKey = tuple[int, int]              # site, hour
 
 
@@ -60,13 +58,13 @@ class Aggregator:
     def add(self, site: int, day: int, dim: str, value: str, column: int, n: int) -> None:
         row = self._batch.daily.get((site, day, dim, value))
         if row is None:
-            row = self._batch.daily[(site, day, dim, value)] = [0] * len(COLUMNS)
+            row = self._batch.daily[(site, day, dim, value)] = [0] * len(COUNTERS)
         row[column] += n
 
     def add_hourly(self, site: int, hour: int, column: int, n: int) -> None:
         row = self._batch.hourly.get((site, hour))
         if row is None:
-            row = self._batch.hourly[(site, hour)] = [0] * len(HOURLY_COLUMNS)
+            row = self._batch.hourly[(site, hour)] = [0] * len(HOURLY_COUNTERS)
         row[column] += n
 
     def drain(self) -> Batch:

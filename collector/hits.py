@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class Kind(str, Enum):
+class Kind(str, Enum):  # noqa: UP042 -- StrEnum would change what str() and format() give for a member
     PAGEVIEW = "pageview"
     EVENT = "event"
     ENGAGEMENT = "engagement"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from collector.aggregator import Aggregator
 from collector.identity import Salts
@@ -64,7 +64,11 @@ class Housekeeping:
         return moved
 
     async def tick(self) -> None:
-        chores: list[Callable[[], Awaitable[object]]] = [self.sites.refresh, self.salts.persist_pending, self.close_days]
+        chores: list[Callable[[], Awaitable[object]]] = [
+            self.sites.refresh,
+            self.salts.persist_pending,
+            self.close_days,
+        ]
         if self.retention is not None:
             chores.append(self.retention.delete_expired)  # does its work at most once a day
         for chore in chores:

@@ -10,10 +10,10 @@ string exist only inside ``ingest()``'s frame and are handed to ``enrich`` alone
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
-from collector.aggregator import PAGEVIEWS, Aggregator
+from collector.aggregator import Aggregator
 from collector.beacons import PARSERS, BadBeacon, language_tag
 from collector.clientip import client_ip
 from collector.config import Settings
@@ -21,6 +21,7 @@ from collector.counting import count
 from collector.hits import Beacon, Hit, Kind
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
+from collector.model import DROPPED, DROPS
 from collector.realtime import Realtime
 from collector.referrers import campaign_tag, source_name
 from collector.sites import Site, SiteRegistry
@@ -143,7 +144,7 @@ class Collector:
     def drop(self, site: Site, now: float, reason: str) -> Outcome:
         """Dropped beacons are counted per site, day and reason, and nothing else about them is kept."""
         day, _ = local_day_hour(now, site.tz)
-        self.aggregator.add(site.id, day, "dropped", reason, PAGEVIEWS, 1)
+        self.aggregator.add(site.id, day, DROPPED.key, reason, DROPS, 1)
         return Outcome(False, reason)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from collector.localtime import today
 from collector.sites import Site, SiteRegistry
@@ -30,7 +30,9 @@ def first_kept_day(site: Site, days: int, now: float) -> int:
 
 
 class Retention:
-    def __init__(self, store: RetentionStore, sites: SiteRegistry, days: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: RetentionStore, sites: SiteRegistry, days: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.sites = sites
         self.days = days

@@ -26,10 +26,12 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS, Batch
+from collector.aggregator import Batch
+from collector.model import COUNTERS, HOURLY_COUNTERS
 
 log = logging.getLogger("crumbless.spill")
 
@@ -42,7 +44,7 @@ SET_ASIDE_SUFFIX = ".unreadable-"
 
 DAILY_KEY = ("site", "day", "dim", "value")
 HOURLY_KEY = ("site", "hour")
-_TABLES = {"daily": (DAILY_KEY, COLUMNS), "hourly": (HOURLY_KEY, HOURLY_COLUMNS)}
+_TABLES = {"daily": (DAILY_KEY, COUNTERS), "hourly": (HOURLY_KEY, HOURLY_COUNTERS)}
 _FIELDS = {"format", "version", *_TABLES}
 _TEXT_KEYS = frozenset({"dim", "value"})
 
@@ -101,7 +103,7 @@ def _table_problems(table: str, part: Any, key: tuple[str, ...], columns: tuple[
         if not isinstance(row, list) or len(row) != len(names):
             yield f"{table} row {n}", f"is not a list of {len(names)} values"
             continue
-        for name, value in zip(names, row):
+        for name, value in zip(names, row, strict=True):
             if name in _TEXT_KEYS:
                 if not isinstance(value, str):
                     yield f"{table} row {n} {name}", "is not text"
@@ -132,7 +134,7 @@ def decode(data: bytes) -> Batch:
         slots = [columns.index(c) for c in names[len(key) :]]
         for row in document[table]["rows"]:
             counts = rows.setdefault(tuple(row[: len(key)]), [0] * len(columns))
-            for slot, n in zip(slots, row[len(key) :]):
+            for slot, n in zip(slots, row[len(key) :], strict=True):
                 counts[slot] += n
     return batch
 
@@ -173,13 +175,22 @@ class SpillFile:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.error("could not read %s, starting without its counters (the file is left as it is): %s", self.path, exc.strerror or exc)
+            log.error(
+                "could not read %s, starting without its counters (the file is left as it is): %s",
+                self.path,
+                exc.strerror or exc,
+            )
             return None
         try:
             return decode(data)
         except SpillError as exc:
             aside = self._set_aside()
-            log.error("%s is not a pending-counters file Crumbless can count (%s); %s, starting without its counters", self.path, exc, aside)
+            log.error(
+                "%s is not a pending-counters file Crumbless can count (%s); %s, starting without its counters",
+                self.path,
+                exc,
+                aside,
+            )
             return None
 
     def _set_aside(self) -> str:
@@ -195,7 +206,11 @@ class SpillFile:
         try:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
-            log.error("could not remove %s although its counters are written; remove it before the next start: %s", self.path, exc.strerror or exc)
+            log.error(
+                "could not remove %s although its counters are written; remove it before the next start: %s",
+                self.path,
+                exc.strerror or exc,
+            )
             return
         _sync_directory(self.path.parent)
 

@@ -8,13 +8,15 @@ exist or is not the token owner's (the two are not told apart), 400 for a bad pa
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.model import LISTS
 from collector.numbers import NotANumber, whole_number
 from collector.sites import Site
 from collector.store import User
@@ -99,7 +101,9 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             body = await handler(request, site, period)
         except ApiError as exc:
             return exc.response()
-        return JSONResponse({"site": _site_json(site), **_range_json(period), **body}, headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {"site": _site_json(site), **_range_json(period), **body}, headers={"Cache-Control": "no-store"}
+        )
 
     return run
 
@@ -109,7 +113,9 @@ async def list_sites(request: Request) -> Response:
         user = await _token_user(request)
     except ApiError as exc:
         return exc.response()
-    return JSONResponse({"sites": [_site_json(s) for s in await _sites_of(request, user)]}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"sites": [_site_json(s) for s in await _sites_of(request, user)]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @endpoint
@@ -149,9 +155,32 @@ async def realtime(request: Request, site: Site, period: Period) -> dict[str, An
 _openapi_cache: dict[str, Any] = {}
 
 
+def openapi_document() -> dict[str, Any]:
+    """``openapi.json`` with every enumeration of dimensions taken from the model, so the document
+    served can never offer a list the API does not have (a test keeps the file itself in step)."""
+    document: dict[str, Any] = json.loads(OPENAPI.read_text())
+    lists = [listing.key for listing in LISTS]
+
+    def fill(node: Any) -> None:
+        """The path parameter named ``dimension`` and every schema property of that name."""
+        if isinstance(node, dict):
+            if node.get("name") == "dimension" and "schema" in node:
+                node["schema"]["enum"] = lists
+            for key, child in node.items():
+                if key == "dimension" and isinstance(child, dict) and "enum" in child:
+                    child["enum"] = lists
+                fill(child)
+        elif isinstance(node, list):
+            for child in node:
+                fill(child)
+
+    fill(document)
+    return document
+
+
 async def openapi(request: Request) -> Response:
     if not _openapi_cache:
-        _openapi_cache.update(json.loads(OPENAPI.read_text()))
+        _openapi_cache.update(openapi_document())
     return JSONResponse(_openapi_cache)
 
 

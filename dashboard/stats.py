@@ -8,22 +8,14 @@ visitors, because salts rotate daily (as in Plausible).
 from __future__ import annotations
 
 import asyncio
-
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from collector.aggregator import COLUMNS
-from collector.counting import PROP_SEPARATOR
 from collector.localtime import date_of, day_number, hour_label, previous_period
+from collector.model import COUNTERS, DROP_REASONS, LIST_BY_KEY, LISTS, PROP_SEPARATOR, TopList
 from collector.sites import Site
-from collector.store import Row, Store
-
-DIMENSIONS = (
-    "page", "entry_page", "exit_page", "source", "utm_source", "utm_medium", "utm_campaign",
-    "country", "browser", "os", "device", "screen", "language", "event", "event_prop",
-)
-VISIT_DIMENSIONS = {"entry_page", "source", "utm_source", "utm_medium", "utm_campaign", "country", "browser", "os", "device", "screen", "language"}
+from collector.store import CounterReader, Row
 
 
 @dataclass(frozen=True)
@@ -44,7 +36,7 @@ class Range:
         """Ranges of up to two days are charted by hour, longer ones by day (DESIGN §7)."""
         return self.length <= HOURLY_MAX_DAYS
 
-    def previous(self) -> "Range":
+    def previous(self) -> Range:
         return Range(*previous_period(self.first, self.last))
 
 
@@ -65,48 +57,37 @@ def metrics(row: Row) -> dict[str, float | int]:
     }
 
 
-def needs(dim: str) -> tuple[str, ...]:
-    """The stored columns ``_entry`` reads for ``dim``: the store sums only these (a year's query is mostly sums)."""
-    if dim == "exit_page":
-        return ("visitors", "visits")
-    if dim in ("event", "event_prop"):
-        return ("visitors", "events")
-    if dim == "page":
-        return ("visitors", "visits", "pageviews", "engaged_ms", "scroll_sum", "scroll_n")
-    return ("visitors", "visits", "pageviews", "bounces")
-
-
-def entry(dim: str, value: str, row: Row) -> dict[str, Any]:
-    """One row of a top list, the same for the CLI, the pages, the CSV and the API."""
-    shown: dict[str, Any] = {"value": value, "visitors": row["visitors"]}
-    if dim == "exit_page":
-        shown["exits"] = row["visits"]
-    elif dim in ("event", "event_prop"):
-        shown["events"] = row["events"]
-        if dim == "event_prop":
-            name, key, prop_value = (value.split(PROP_SEPARATOR) + ["", ""])[:3]
-            shown.update(value=f"{name}: {key} = {prop_value}", event=name, key=key, prop_value=prop_value)
-    else:
-        shown["visits"] = row["visits"]
-        shown["pageviews"] = row["pageviews"]
-        if dim in VISIT_DIMENSIONS:
-            shown["bounce_rate"] = metrics(row)["bounce_rate"]
-        if dim == "page" and row["pageviews"]:
-            shown["time_on_page_s"] = round(row["engaged_ms"] / row["pageviews"] / 1000, 1)
-            if row["scroll_n"]:
-                shown["scroll_depth"] = round(row["scroll_sum"] / row["scroll_n"])
+def entry(listing: TopList, value: str, row: Row) -> dict[str, Any]:
+    """One row of a top list, the same for the CLI, the pages, the CSV and the API: the list's
+    figures under their shown names (``model.LISTS``), then what is derived from them."""
+    shown: dict[str, Any] = {"value": value}
+    for name, counter in listing.figures:
+        shown[name] = row[counter]
+    if listing.bounces:
+        visits = row[listing.stored["visits"]]
+        shown["bounce_rate"] = round(100 * row[listing.bounces] / visits, 1) if visits else 0
+    if listing.engagement and row["pageviews"]:
+        shown["time_on_page_s"] = round(row["engaged_ms"] / row["pageviews"] / 1000, 1)
+        if row["scroll_n"]:
+            shown["scroll_depth"] = round(row["scroll_sum"] / row["scroll_n"])
+    if listing.dimension == "event_prop":
+        name, key, prop_value = (value.split(PROP_SEPARATOR) + ["", ""])[:3]
+        shown.update(value=f"{name}: {key} = {prop_value}", event=name, key=key, prop_value=prop_value)
     return shown
 
 
-async def report(store: Store, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
+async def report(store: CounterReader, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
     first, last = period.days
     # Side by side: the store answers them on several connections at once (READERS in collector/store/sqlite.py).
     *lists, (dropped_rows, _) = await asyncio.gather(
-        *(store.breakdown(site.id, dim, first, last, limit, columns=needs(dim)) for dim in DIMENSIONS),
-        store.breakdown(site.id, "dropped", first, last, 100),
+        *(store.breakdown(site.id, listing, first, last, limit) for listing in LISTS),
+        store.breakdown(site.id, DROP_REASONS, first, last, 100),
     )
-    top = {dim: [entry(dim, value, row) for value, row in rows] for dim, (rows, _) in zip(DIMENSIONS, lists)}
-    dropped = {value: row["pageviews"] for value, row in dropped_rows}
+    top = {
+        listing.key: [entry(listing, value, row) for value, row in rows]
+        for listing, (rows, _) in zip(LISTS, lists, strict=True)
+    }
+    dropped = {value: row["drops"] for value, row in dropped_rows}
     return {
         "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
         "from": period.first.isoformat(),
@@ -119,7 +100,8 @@ async def report(store: Store, site: Site, period: Range, limit: int = 10) -> di
 
 # ── the dashboard's and the API's reads: same store calls, same derived figures ─────────────────
 
-async def totals(store: Store, site: Site, period: Range) -> dict[str, float | int]:
+
+async def totals(store: CounterReader, site: Site, period: Range) -> dict[str, float | int]:
     return metrics(await store.totals(site.id, *period.days))
 
 
@@ -139,19 +121,23 @@ def change(current: dict[str, float | int], previous: dict[str, float | int]) ->
 
 
 async def breakdown(
-    store: Store, site: Site, dim: str, period: Range, limit: int = 10, page: int = 1, search: str = ""
+    store: CounterReader, site: Site, dim: str, period: Range, limit: int = 10, page: int = 1, search: str = ""
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of one dimension's list (1-based ``page``) and the number of values matching ``search``."""
-    rows, matched = await store.breakdown(site.id, dim, *period.days, limit, (page - 1) * limit, search, needs(dim))
-    return [entry(dim, value, row) for value, row in rows], matched
+    """A page of one list (1-based ``page``) and the number of values matching ``search``."""
+    listing = LIST_BY_KEY[dim]
+    rows, matched = await store.breakdown(site.id, listing, *period.days, limit, (page - 1) * limit, search)
+    return [entry(listing, value, row) for value, row in rows], matched
 
 
-_EMPTY: Row = dict.fromkeys(COLUMNS, 0)
+_EMPTY: Row = dict.fromkeys(COUNTERS, 0)
 
 
 def _point(time: str, row: Row) -> dict[str, Any]:
     figures = metrics({**_EMPTY, **row})
-    return {"time": time, **{k: figures[k] for k in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")}}
+    return {
+        "time": time,
+        **{k: figures[k] for k in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")},
+    }
 
 
 @dataclass(frozen=True)
@@ -159,18 +145,18 @@ class Overview:
     """Everything the site overview shows from the store, read in one go."""
 
     report: dict[str, Any]
-    previous: dict[str, float | int]   # the totals of the equal period before, for the changes
+    previous: dict[str, float | int]  # the totals of the equal period before, for the changes
     series: dict[str, Any]
 
 
-async def overview(store: Store, site: Site, period: Range, limit: int) -> Overview:
+async def overview(store: CounterReader, site: Site, period: Range, limit: int) -> Overview:
     lists_and_totals, previous, series = await asyncio.gather(
         report(store, site, period, limit), totals(store, site, period.previous()), timeseries(store, site, period)
     )
     return Overview(lists_and_totals, previous, series)
 
 
-async def timeseries(store: Store, site: Site, period: Range) -> dict[str, Any]:
+async def timeseries(store: CounterReader, site: Site, period: Range) -> dict[str, Any]:
     """Visitors, visits and pageviews per local hour (≤ 2 days) or per local day, gaps filled with zeros.
 
     Hourly visitors are visitors active in that hour (the ``hourly`` table); daily ones are the

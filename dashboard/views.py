@@ -54,7 +54,12 @@ def chart_context(series: dict[str, Any]) -> dict[str, Any]:
     slots = charts.slots(series)
     top = charts.nice_ceiling(max([max(s.pageviews, s.visitors) for s in slots] or [0]))
     unit = "hour" if series["granularity"] == "hour" else "day"
-    return {"slots": slots, "chart": charts.timeseries_svg(slots, top, unit), "ticks": charts.y_ticks(top), "unit": unit}
+    return {
+        "slots": slots,
+        "chart": charts.timeseries_svg(slots, top, unit),
+        "ticks": charts.y_ticks(top),
+        "unit": unit,
+    }
 
 
 @site_view()
@@ -98,7 +103,9 @@ async def full_list(request: Request, view: SiteView) -> Response:
     except NotANumber as exc:
         return await error(request, 400, f"The {exc}.")
     search = request.query_params.get("q", "").strip()[:200]
-    rows, matched = await stats.breakdown(store(request), view.site, dim.key, view.period.range, LIST_ROWS, page, search)
+    rows, matched = await stats.breakdown(
+        store(request), view.site, dim.key, view.period.range, LIST_ROWS, page, search
+    )
     totals = await stats.totals(store(request), view.site, view.period.range)
     pages = max(1, -(-matched // LIST_ROWS))
     return render(

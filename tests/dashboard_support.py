@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from collector.aggregator import COLUMNS, Batch
+from collector.aggregator import Batch
+from collector.model import COUNTERS, ENTRIES, ENTRY_BOUNCES, ENTRY_DURATION, ENTRY_PAGEVIEWS, ENTRY_VISITORS, EXITS
 from collector.sites import Site
 from collector.config import for_database
 from collector.store import Store, opened_store
@@ -90,7 +91,7 @@ def history_batch(site: int, first_day: int, days: int, daily_visitors: int = 40
         visits = int(visitors * 1.2)
         pageviews = int(visits * 2.3)
         row = [visitors, visits, pageviews, int(visits * 0.45), visits * 95, int(visitors * 0.1), pageviews * 30000, pageviews * 55, pageviews]
-        batch.daily[(site, day, "total", "")] = row
+        _add(batch, (site, day, "total", ""), row)
         for dim, size in DIM_SIZES.items():
             n = max(1, int(size * scale)) if dim in ("page", "entry_page", "exit_page") else size
             weights = [1 / (i + 1) for i in range(n)]
@@ -103,13 +104,30 @@ def history_batch(site: int, first_day: int, days: int, daily_visitors: int = 40
                     drow = [v, 0, 0, 0, 0, max(1, int(visitors * 0.1 * share)), 0, 0, 0]
                 if dim == "page":
                     drow[6:9] = [drow[2] * rng.randint(8000, 90000), drow[2] * rng.randint(20, 95), drow[2]]
-                batch.daily[(site, day, dim, _value(dim, i))] = drow
+                _add(batch, (site, day, dim, _value(dim, i)), drow)
         for hour in range(24):
             curve = 0.3 + (1 if 8 <= hour <= 22 else 0) * (0.7 + 0.3 * rng.random())
             hv = int(visitors / 14 * curve)
             batch.hourly[(site, day * 24 + hour)] = [hv, int(hv * 1.1), int(hv * 2.5), int(hv * 0.5), hv * 90]
-    assert all(len(r) == len(COLUMNS) for r in batch.daily.values())
+    assert all(len(r) == len(COUNTERS) for r in batch.daily.values())
     return batch
+
+
+def _add(batch: Batch, key: tuple[int, int, str, str], row: list[int]) -> None:
+    """Add a row given in the nine counters every dimension once had, as the model stores it now:
+    an entry page's figures in the page row's entry columns, an exit page's visits as its exits."""
+    site, day, dim, value = key
+    stored = [0] * len(COUNTERS)
+    if dim == "entry_page":
+        for old, new in zip(row[:5], (ENTRY_VISITORS, ENTRIES, ENTRY_PAGEVIEWS, ENTRY_BOUNCES, ENTRY_DURATION)):
+            stored[new] = old
+    elif dim == "exit_page":
+        stored[EXITS] = row[1]
+    else:
+        stored[: len(row)] = row
+    target = batch.daily.setdefault((site, day, "page" if dim.endswith("_page") else dim, value), [0] * len(COUNTERS))
+    for i, n in enumerate(stored):
+        target[i] += n
 
 
 def seed_history(database: Path, site: int, first_day: int, days: int, **kwargs) -> None:  # type: ignore[no-untyped-def]

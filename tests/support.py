@@ -13,7 +13,7 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from collector import config
-from collector.aggregator import COLUMNS
+from collector.model import BY_CODE, COUNTERS
 from collector.config import Settings
 from collector.sites import Site
 from collector.store import opened_store
@@ -50,12 +50,12 @@ def add_site(settings: Settings, domain: str, timezone: str = "UTC", extra: tupl
 
 
 def daily_rows(database: Path, site: int | None = None) -> dict[tuple[int, str, str], dict[str, int]]:
-    """Every stored daily row, keyed (day, dim, value), read through a separate connection."""
+    """Every stored daily row, keyed (day, dimension key, value text), read through a separate connection."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        query = f"SELECT site, day, dim, value, {', '.join(COLUMNS)} FROM daily"
+        query = f"SELECT d.site, d.day, d.dim, v.value, {', '.join('d.' + c for c in COUNTERS)} FROM daily AS d JOIN dim_values AS v ON v.id = d.value"
         rows = db.execute(query).fetchall()
     db.close()
-    return {(r[1], r[2], r[3]): dict(zip(COLUMNS, r[4:])) for r in rows if site is None or r[0] == site}
+    return {(r[1], BY_CODE[r[2]].key, r[3]): dict(zip(COUNTERS, r[4:])) for r in rows if site is None or r[0] == site}
 
 
 def umami(website_id: str, url: str, hostname: str = "example.com", **payload: Any) -> bytes:

@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from collector.cli import main as cli_main
 from collector.config import OPTIONS
+from dashboard.api import openapi_document
 from tests.conftest import Server
 from tests.dashboard_support import Dash, World, make_world
 from tests.support import CHROME, FIREFOX, IPHONE, umami
@@ -71,6 +72,11 @@ def get_json(api: tuple[Dash, dict[str, str]], path: str, status: int = 200, sch
     if schema:
         validate(body, schema)
     return body
+
+
+def test_the_openapi_file_enumerates_the_models_lists() -> None:
+    """The server fills the enumerations from ``collector.model``; the file a reader opens must agree."""
+    assert openapi_document() == DOC
 
 
 def test_the_openapi_document_is_served_and_valid(world: World) -> None:

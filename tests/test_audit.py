@@ -37,6 +37,7 @@ from collector.audit.findings import ADDRESS, CONFIG, RESIDUE, SALT, SCHEMA, UNC
 from collector.audit.schema import EXPLAINED, check_rows, identifier_like, reference
 from collector.cli import main
 from collector.config import OPTIONS
+from collector.model import BY_KEY
 from collector.referrers import IP_ADDRESS
 from tests.conftest import Server
 from tests.live_server import LOOPBACK, LiveServer, add_site, clean_exit_codes, crumbless_command, crumbless_env, stats
@@ -247,9 +248,10 @@ def test_any_four_part_spelling_is_found_anywhere(spelled: tuple[ipaddress.IPv4A
 
 
 def source_rows(path: Path, values: list[str], dim: str = "source") -> None:
+    """Values as the store keeps their text: once per site and dimension, in ``dim_values``."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS daily (site INTEGER, dim TEXT, day INTEGER, value TEXT)")
-        conn.executemany("INSERT INTO daily VALUES (1, ?, 20614, ?)", [(dim, v) for v in values])
+        conn.execute("CREATE TABLE IF NOT EXISTS dim_values (id INTEGER PRIMARY KEY, site INTEGER, dim INTEGER, value TEXT)")
+        conn.executemany("INSERT INTO dim_values (site, dim, value) VALUES (1, ?, ?)", [(BY_KEY[dim].code, v) for v in values])
         conn.commit()
 
 
@@ -270,7 +272,7 @@ def test_any_spelling_stored_as_a_source_is_found_in_its_row(tmp_path_factory: p
     path = tmp_path_factory.mktemp("rows") / "crumbless.db"
     source_rows(path, [spelling for _, spelling in spelled])
     report = rows_report(path)
-    visitors = [(f"daily.value rowid {i}", spelling) for i, (address, spelling) in enumerate(spelled, 1) if could_be_a_visitor(address)]
+    visitors = [(f"dim_values.value rowid {i}", spelling) for i, (address, spelling) in enumerate(spelled, 1) if could_be_a_visitor(address)]
     assert sorted((f.where, f.address) for f in report.findings) == sorted(visitors)
     assert report.allowed[NOT_A_SOURCE] == len(spelled) - len(visitors)
 
@@ -290,10 +292,10 @@ def test_the_integer_form_is_an_address_only_where_a_host_is_stored(tmp_path: Pa
     assert {"3325256769", "１９８．５１．１００．６１", "198。51。100。61", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹"} <= inspected and "google.com" not in inspected
     report = rows_report(path)
     assert [(f.where, f.address) for f in report.findings] == [
-        ("daily.value rowid 1", "3325256769"),
-        ("daily.value rowid 2", "１９８．５１．１００．６１"),
-        ("daily.value rowid 3", "198。51。100。61"),
-        ("daily.value rowid 4", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹"),
+        ("dim_values.value rowid 1", "3325256769"),
+        ("dim_values.value rowid 2", "１９８．５１．１００．６１"),
+        ("dim_values.value rowid 3", "198。51。100。61"),
+        ("dim_values.value rowid 4", "¹⁹⁸.⁵¹.¹⁰⁰.⁶¹"),
     ]
 
 
@@ -312,10 +314,19 @@ def db(server: Server) -> sqlite3.Connection:
     return sqlite3.connect(server.settings.database, isolation_level=None)
 
 
+def stored_value(conn: sqlite3.Connection, dim: str, text: str, **counters: int) -> int:
+    """A value and one day's row for it, as the store writes them; returns the value's id."""
+    value = conn.execute("INSERT INTO dim_values (site, dim, value) VALUES (1, ?, ?)", (BY_KEY[dim].code, text)).lastrowid
+    names = ", ".join(["site", "dim", "day", "value", *counters])
+    conn.execute(f"INSERT INTO daily ({names}) VALUES (1, ?, 20614, ?{', ?' * len(counters)})", (BY_KEY[dim].code, value, *counters.values()))
+    assert value is not None
+    return value
+
+
 def plant_row(server: Server, tmp: Path) -> Planted:
     with contextlib.closing(db(server)) as conn:
-        conn.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (1, 'page', 20614, '/who/192.0.2.77', 1)")
-    return Planted(ADDRESS, "daily.value (site=1, dim='page', day=20614)", "192.0.2.77")
+        value = stored_value(conn, "page", "/who/192.0.2.77", pageviews=1)
+    return Planted(ADDRESS, f"dim_values.value rowid {value}", "192.0.2.77")
 
 
 def plant_table(server: Server, tmp: Path) -> Planted:
@@ -330,8 +341,8 @@ def plant_wal(server: Server, tmp: Path) -> Planted:
     connection keeps the WAL from being checkpointed away)."""
     with contextlib.closing(db(server)) as conn:
         conn.execute("PRAGMA secure_delete=OFF")
-        conn.execute("INSERT INTO daily (site, dim, day, value) VALUES (1, 'source', 20614, 'from 203.0.113.66')")
-        conn.execute("DELETE FROM daily WHERE value = 'from 203.0.113.66'")
+        conn.execute("INSERT INTO dim_values (site, dim, value) VALUES (1, 2, 'from 203.0.113.66')")
+        conn.execute("DELETE FROM dim_values WHERE value = 'from 203.0.113.66'")
     return Planted(ADDRESS, f"{server.settings.database}-wal @ ", "203.0.113.66")
 
 
@@ -418,8 +429,8 @@ def test_an_unexpected_table_and_identifier_columns_are_schema_findings(server: 
         conn.execute("INSERT INTO pageviews_raw VALUES (1, '/', x'0011223344556677')")
         conn.execute("ALTER TABLE sites ADD COLUMN last_ip TEXT")
         conn.execute("CREATE TRIGGER copy_hits AFTER INSERT ON daily BEGIN SELECT 1; END")
-        conn.execute("INSERT INTO daily (site, dim, day, value, visitors) VALUES (1, 'page', 20614, '/h', 12345678901234567)")
-        conn.execute("INSERT INTO daily (site, dim, day, value) VALUES (1, 'utm_campaign', 20614, '9f86d081884c7d659a2feaa0c55ad015')")
+        page = stored_value(conn, "page", "/h", visitors=12345678901234567)
+        campaign = stored_value(conn, "utm_campaign", "9f86d081884c7d659a2feaa0c55ad015")
     report = run_audit(server)
     schema = {(f.where, f.detail.split(" (")[0]) for f in report.findings if f.kind == SCHEMA}
     assert ("table pageviews_raw", "table is not in Crumbless's schema") in schema
@@ -428,8 +439,8 @@ def test_an_unexpected_table_and_identifier_columns_are_schema_findings(server: 
     assert ("sites.last_ip", "column name suggests a visitor identifier") in schema
     assert ("trigger copy_hits", "trigger is not in Crumbless's schema") in schema
     assert ("pageviews_raw.visitor_hash rowid 1", "binary value of 8 bytes") in schema
-    assert ("daily.visitors (site=1, dim='page', day=20614, value='/h')", "integer too large for a counter, day or id") in schema
-    assert ("daily.value (site=1, dim='utm_campaign', day=20614)", "value looks like a hex digest") in schema
+    assert (f"daily.visitors (site=1, dim=1, day=20614, value={page})", "integer too large for a counter, day or id") in schema
+    assert (f"dim_values.value rowid {campaign}", "value looks like a hex digest") in schema
 
 
 def test_the_country_database_is_skipped_by_content_not_by_name(server: Server, geo_db: Path) -> None:
@@ -499,7 +510,7 @@ def test_deleting_a_site_leaves_no_salt_bytes(server: Server) -> None:
 
 def stored_sources(server: Server) -> set[str]:
     with contextlib.closing(db(server)) as conn:
-        return {value for (value,) in conn.execute("SELECT value FROM daily WHERE dim = 'source'")}
+        return {value for (value,) in conn.execute("SELECT value FROM dim_values WHERE dim = ?", (BY_KEY["source"].code,))}
 
 
 def test_a_referrer_from_an_ip_address_host_stores_no_address(server: Server) -> None:
@@ -530,7 +541,8 @@ def test_utm_values_written_as_addresses_fold_like_sources(server: Server) -> No
     server.flush()
     assert stored_sources(server) == {IP_ADDRESS}
     with contextlib.closing(db(server)) as conn:
-        tags = {v for (v,) in conn.execute("SELECT value FROM daily WHERE dim IN ('utm_source', 'utm_medium', 'utm_campaign')")}
+        codes = [BY_KEY[d].code for d in ("utm_source", "utm_medium", "utm_campaign")]
+        tags = {v for (v,) in conn.execute("SELECT value FROM dim_values WHERE dim IN (?, ?, ?)", codes)}
     assert tags == {IP_ADDRESS}
     report = run_audit(server)
     assert report.ok, describe(report)
@@ -538,18 +550,18 @@ def test_utm_values_written_as_addresses_fold_like_sources(server: Server) -> No
 
 def test_a_utm_value_stored_by_an_older_version_is_reported(server: Server) -> None:
     with contextlib.closing(db(server)) as conn:
-        conn.execute("INSERT INTO daily (site, dim, day, value, visitors) VALUES (1, 'utm_source', 20614, '198.51.100.64', 1)")
+        value = stored_value(conn, "utm_source", "198.51.100.64", visitors=1)
     report = run_audit(server)
-    assert any(f.address == "198.51.100.64" and f.where.startswith("daily.value (site=1, dim='utm_source'") for f in report.findings), describe(report)
+    assert any(f.address == "198.51.100.64" and f.where == f"dim_values.value rowid {value}" for f in report.findings), describe(report)
 
 
 def test_a_source_stored_by_an_older_version_is_reported_with_its_row_masked(server: Server) -> None:
     with contextlib.closing(db(server)) as conn:
-        conn.execute("INSERT INTO daily (site, dim, day, value, visitors) VALUES (1, 'source', 20614, '3325256769', 12345678901234567)")
+        value = stored_value(conn, "source", "3325256769", visitors=12345678901234567)
     report = run_audit(server)
     where = {f.where: f for f in report.findings}
-    assert where["daily.value (site=1, dim='source', day=20614)"].address == "3325256769"
-    assert "daily.visitors (site=1, dim='source', day=20614, value='198.51.x.x')" in where, describe(report)
+    assert where[f"dim_values.value rowid {value}"].address == "3325256769"
+    assert f"daily.visitors (site=1, dim=2, day=20614, value={value})" in where, describe(report)
 
 
 def test_yesterdays_salt_is_allowed_only_for_a_short_grace_after_midnight(server: Server) -> None:
@@ -578,8 +590,8 @@ def test_deleted_rows_left_on_free_pages_are_found(server: Server) -> None:
 def test_pages_freed_by_the_store_itself_are_zeroed(server: Server) -> None:
     """The store's connections run with secure_delete on: rows it deletes leave nothing behind."""
     counted(server, PEERS)
-    many = [(1, "page", day, f"/page/{i}") for day in range(20000, 20020) for i in range(100)]
-    server.call(server.state.store.execute_write_fn, lambda db: db.executemany("INSERT INTO daily (site, dim, day, value) VALUES (?, ?, ?, ?)", many))
+    many = [(1, 1, day, i) for day in range(20000, 20020) for i in range(100)]
+    server.call(server.state.store.execute_write_fn, lambda db: db.executemany("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, ?, ?, ?, 1)", many))
     server.clock.advance(24 * 3600)
     server.call(server.state.housekeeping.close_days)
     server.call(server.state.store.delete_before, 1, 30000)  # frees every page of daily and hourly

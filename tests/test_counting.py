@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS, OTHER, Aggregator
+from collector.aggregator import OTHER, Aggregator
+from collector.model import COUNTERS, HOURLY_COUNTERS
 from collector.counting import count
 from collector.hits import Hit, Kind
 from collector.localtime import day_number, local_day_hour
@@ -48,18 +49,18 @@ class Run:
                 self.records[h.visitor] = record
         batch = self.counts.drain()
         for key, row in batch.daily.items():
-            self.daily[key] = [a + b for a, b in zip(self.daily.get(key, [0] * len(COLUMNS)), row)]
+            self.daily[key] = [a + b for a, b in zip(self.daily.get(key, [0] * len(COUNTERS)), row)]
         for hkey, hrow in batch.hourly.items():
-            self.hourly[hkey] = [a + b for a, b in zip(self.hourly.get(hkey, [0] * len(HOURLY_COLUMNS)), hrow)]
+            self.hourly[hkey] = [a + b for a, b in zip(self.hourly.get(hkey, [0] * len(HOURLY_COUNTERS)), hrow)]
         return self
 
     def row(self, day: str, dim: str = "total", value: str = "", site: int = 1) -> dict[str, int]:
-        values = self.daily.get((site, day_number(datetime.fromisoformat(day).date()), dim, value), [0] * len(COLUMNS))
-        return dict(zip(COLUMNS, values))
+        values = self.daily.get((site, day_number(datetime.fromisoformat(day).date()), dim, value), [0] * len(COUNTERS))
+        return dict(zip(COUNTERS, values))
 
     def hour(self, local: str, site: int = 1) -> dict[str, int]:
         _, hour = local_day_hour(at(local), BERLIN)
-        return dict(zip(HOURLY_COLUMNS, self.hourly.get((site, hour), [0] * len(HOURLY_COLUMNS))))
+        return dict(zip(HOURLY_COUNTERS, self.hourly.get((site, hour), [0] * len(HOURLY_COUNTERS))))
 
 
 DAY = "2026-06-10"
@@ -87,8 +88,8 @@ def test_visit_across_local_midnight_counts_on_both_days() -> None:
     first, second = run.row("2026-06-10"), run.row("2026-06-11")
     assert (first["visitors"], first["visits"], first["pageviews"], first["bounces"], first["duration_s"]) == (1, 1, 2, 0, 300)
     assert (second["visitors"], second["visits"], second["pageviews"], second["bounces"], second["duration_s"]) == (1, 1, 1, 1, 0)
-    assert run.row("2026-06-10", "exit_page", "/a")["visits"] == 1
-    assert run.row("2026-06-11", "entry_page", "/b")["visits"] == 1
+    assert run.row("2026-06-10", "page", "/a")["exits"] == 1
+    assert run.row("2026-06-11", "page", "/b")["entries"] == 1
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ def test_second_pageview_or_interaction_unbounces(second: Hit | None, bounces: i
     run = Run().apply(*hits)
     assert run.row(DAY)["bounces"] == bounces
     assert run.row(DAY, "source", "Google")["bounces"] == bounces
-    assert run.row(DAY, "entry_page", "/")["bounces"] == bounces
+    assert run.row(DAY, "page", "/")["entry_bounces"] == bounces
     assert run.hour(f"{DAY}T10:00:00")["bounces"] == bounces
 
 
@@ -121,12 +122,12 @@ def test_unbounce_happens_once_per_visit() -> None:
 def test_exit_moves_with_each_pageview() -> None:
     t0 = at(f"{DAY}T10:00:00")
     run = Run().apply(hit(t0, "/"), hit(t0 + 60, "/a"), hit(t0 + 120, "/b"), hit(t0 + 180, "/b"))
-    exits = {p: run.row(DAY, "exit_page", p)["visits"] for p in ("/", "/a", "/b")}
+    exits = {p: run.row(DAY, "page", p)["exits"] for p in ("/", "/a", "/b")}
     assert exits == {"/": 0, "/a": 0, "/b": 1}
     # a second visit that ends on "/" adds one exit there
     run.apply(hit(t0 + 3 * 3600, "/"))
-    assert run.row(DAY, "exit_page", "/")["visits"] == 1
-    assert run.row(DAY, "exit_page", "/b")["visits"] == 1
+    assert run.row(DAY, "page", "/")["exits"] == 1
+    assert run.row(DAY, "page", "/b")["exits"] == 1
 
 
 def test_duration_accrues_hit_by_hit_on_visit_values_and_start_hour() -> None:

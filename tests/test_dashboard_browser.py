@@ -109,7 +109,7 @@ def test_login_ranges_full_list_csv_and_realtime(browser: Any, live: Live, tmp_p
         saved = tmp_path / "pages.csv"
         download_info.value.save_as(saved)
         rows = list(csv.reader(io.StringIO(saved.read_text())))
-        assert rows[0] == ["value", "visitors", "visits", "pageviews", "time_on_page_s", "scroll_depth"]
+        assert rows[0] == ["value", "visitors", "pageviews", "time_on_page_s", "scroll_depth"]
         assert len(rows) > 100  # the whole list, not one page of it
 
         page.goto(live.overview + "?period=today")

@@ -19,7 +19,7 @@ def test_umami_pageview_is_counted_with_every_dimension(server: Server) -> None:
     rows = server.rows()
     day = next(iter(rows))[0]
     expect = {
-        ("total", ""), ("page", "/pricing"), ("entry_page", "/pricing"), ("exit_page", "/pricing"),
+        ("total", ""), ("page", "/pricing"),
         ("source", "newsletter"), ("utm_source", "newsletter"), ("utm_medium", "email"), ("utm_campaign", "launch"),
         ("country", "DE"), ("browser", "Safari"), ("os", "iOS"), ("device", "mobile"), ("screen", "laptop"), ("language", "en-US"),
     }
@@ -27,6 +27,8 @@ def test_umami_pageview_is_counted_with_every_dimension(server: Server) -> None:
     assert rows[(day, "total", "")]["pageviews"] == 1
     assert rows[(day, "total", "")]["visitors"] == 1
     assert rows[(day, "country", "DE")]["visits"] == 1
+    page = rows[(day, "page", "/pricing")]  # one row carries the page's page, entry and exit counters
+    assert (page["pageviews"], page["entries"], page["entry_visitors"], page["exits"]) == (1, 1, 1, 1)
 
 
 def test_plausible_pageview_and_event_are_counted(server: Server) -> None:
@@ -118,7 +120,7 @@ def test_bots_are_dropped_and_counted_by_reason(server: Server) -> None:
     server.post("/api/event", plausible("example.com", "https://example.com/"), headers={"Sec-Purpose": "prefetch"})
     server.post("/api/event", plausible("example.com", "https://example.com/"), user_agent="")
     rows = server.rows()
-    dropped = {v: r["pageviews"] for (_, d, v), r in rows.items() if d == "dropped"}
+    dropped = {v: r["drops"] for (_, d, v), r in rows.items() if d == "dropped"}
     assert sum(dropped.values()) == 3
     assert all(v.startswith("bot:") for v in dropped)
     assert not any(d == "total" for (_, d, _) in rows)

@@ -6,17 +6,21 @@ lose a day at different moments; everything inside the window, today included, i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from collector.aggregator import Aggregator
 from collector.app import create_app
-from collector.config import ConfigError
+from collector.config import ConfigError, for_database
 from collector.localtime import today
+from collector.model import PAGEVIEWS
 from collector.retention import Retention
 from collector.sites import Site
+from collector.store import opened_store
 from tests.conftest import Server
 from tests.support import add_site, make_settings
 
@@ -24,16 +28,18 @@ DAYS = 7
 
 
 def seed(database: Path, site: Site, first_day: int, last_day: int) -> None:
-    """A total row per day and one hourly row per day, written past the store as old data would be."""
-    with contextlib.closing(sqlite3.connect(database)) as db, db:
-        db.executemany(
-            "INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'total', ?, '', 1)",
-            [(site.id, day) for day in range(first_day, last_day + 1)],
-        )
-        db.executemany(
-            "INSERT INTO hourly (site, hour, pageviews) VALUES (?, ?, 1)",
-            [(site.id, day * 24 + 12) for day in range(first_day, last_day + 1)],
-        )
+    """A total row, a page and one hourly row per day, written as the flusher writes them."""
+    counts = Aggregator(1000)
+    for day in range(first_day, last_day + 1):
+        counts.add(site.id, day, "total", "", PAGEVIEWS, 1)
+        counts.add(site.id, day, "page", f"/day-{day}", PAGEVIEWS, 1)
+        counts.add_hourly(site.id, day * 24 + 12, PAGEVIEWS, 1)
+
+    async def write() -> None:
+        async with opened_store(for_database(database)) as store:
+            await store.write_counts(counts.drain())
+
+    asyncio.run(write())
 
 
 def stored_days(database: Path, site: Site) -> tuple[list[int], list[int]]:
@@ -74,7 +80,7 @@ def test_retention_runs_at_most_once_a_day(retained: tuple[Server, Site]) -> Non
     retention = server.state.housekeeping.retention
     now_day = today(server.site.tz, server.clock.now)
     seed(server.settings.database, server.site, now_day - 10, now_day - 10)
-    assert server.call(retention.delete_expired) == 2          # the daily row and the hourly row
+    assert server.call(retention.delete_expired) == 3          # the total and page rows, and the hourly row
 
     seed(server.settings.database, server.site, now_day - 9, now_day - 9)
     server.clock.advance(3600)
@@ -82,8 +88,24 @@ def test_retention_runs_at_most_once_a_day(retained: tuple[Server, Site]) -> Non
     assert stored_days(server.settings.database, server.site)[0] == [now_day - 9]
 
     server.clock.advance(24 * 3600)
-    assert server.call(retention.delete_expired) == 2
+    assert server.call(retention.delete_expired) == 3
     assert stored_days(server.settings.database, server.site)[0] == []
+
+
+def test_expired_values_leave_with_their_rows_and_the_cut_month_is_summed_again(retained: tuple[Server, Site]) -> None:
+    """A path seen only on expired days must not outlive the retention period as text, and the
+    month the window cuts must read only the days it keeps."""
+    server, _ = retained
+    database = server.settings.database
+    now_day = today(server.site.tz, server.clock.now)
+    seed(database, server.site, now_day - 40, now_day)
+    server.call(server.state.housekeeping.tick)
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        texts = {text for (text,) in db.execute("SELECT value FROM dim_values WHERE site = ?", (server.site.id,))}
+        month_pageviews = db.execute("SELECT sum(pageviews) FROM monthly WHERE site = ? AND dim = 0", (server.site.id,)).fetchone()[0]
+    assert texts == {"", *(f"/day-{d}" for d in range(now_day - DAYS + 1, now_day + 1))}
+    assert month_pageviews == DAYS, "the monthly rows sum exactly the days kept"
+    assert all(f"/day-{now_day - 40}".encode() not in p.read_bytes() for p in database.parent.glob(database.name + "*"))
 
 
 def test_zero_keeps_everything(server: Server) -> None:

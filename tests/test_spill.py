@@ -27,7 +27,8 @@ import httpx
 import pytest
 
 from collector import cli, config
-from collector.aggregator import COLUMNS, PAGEVIEWS, VISITORS, Aggregator, Batch
+from collector.aggregator import Aggregator, Batch
+from collector.model import COUNTERS, PAGEVIEWS, VISITORS
 from collector.audit import audit
 from collector.audit.findings import ADDRESS, SCHEMA, UNCHECKED, Finding
 from collector.flusher import STOP_BUDGET_S, Flusher
@@ -86,7 +87,7 @@ def test_a_batch_survives_the_file_exactly(tmp_path: Path) -> None:
     aggregator = Aggregator(100)
     odd = ["/", "/caf\u00e9?utm_source=x", "Signup\x1fplan\x1fpro", "/\ud800lone", "(other)"]
     for i, value in enumerate(odd):
-        aggregator.add(SITE, DAY + i, "event_prop" if "\x1f" in value else "page", value, i % len(COLUMNS), -3 if i == 2 else 40 + i)
+        aggregator.add(SITE, DAY + i, "event_prop" if "\x1f" in value else "page", value, i % len(COUNTERS), -3 if i == 2 else 40 + i)
     aggregator.add_hourly(2, HOUR + 5, VISITORS, 7)
     aggregator.add(SITE, DAY, "page", "/zero", PAGEVIEWS, 0)  # an all-zero row changes nothing: left out
     batch = aggregator.drain()
@@ -344,7 +345,7 @@ def test_the_audit_reports_anything_in_the_spill_file_that_is_not_a_counter_row(
 
 def test_the_audit_judges_spilled_values_as_it_judges_stored_ones(tmp_path: Path, geo_db: Path) -> None:
     batch = counters(("/ip/198.51.100.7", 1), ("0123456789abcdef", 1))
-    batch.daily[(SITE, DAY, "page", "/a")] = [1 << 60] + [0] * (len(COLUMNS) - 1)
+    batch.daily[(SITE, DAY, "page", "/a")] = [1 << 60] + [0] * (len(COUNTERS) - 1)
     SpillFile(tmp_path).save(batch)
     found = {(f.kind, f.where.split(f"{FILENAME} ", 1)[-1].split(" ")[0]) for f in audit_findings(tmp_path, geo_db)}
     assert {(ADDRESS, "daily.value"), (SCHEMA, "daily.value"), (SCHEMA, "daily.visitors")} <= found, found

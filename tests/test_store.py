@@ -16,7 +16,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS, PAGEVIEWS, Aggregator, Batch
+from collector.aggregator import Aggregator, Batch
+from collector.model import BY_CODE, COUNTERS, HOURLY_COUNTERS, PAGEVIEWS
 from collector.config import for_database
 from collector.store import opened_store
 
@@ -45,7 +46,7 @@ def test_writes_from_other_tasks_wait_for_an_open_transaction(tmp_path: Path) ->
 
     asyncio.run(scenario())
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM daily WHERE dim = 'page'").fetchone()[0] == 20_000
+        assert db.execute("SELECT count(*) FROM daily WHERE dim = 1").fetchone()[0] == 20_000
         assert db.execute("SELECT count(*) FROM salts").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM ended_sessions").fetchone()[0] == 1
     wal = path.with_name(path.name + "-wal")
@@ -56,7 +57,7 @@ def test_writes_from_other_tasks_wait_for_an_open_transaction(tmp_path: Path) ->
 # counting rules add only the event_prop separator, \x1f. (SQLite's JSON functions would cut a
 # value at a NUL, which therefore never gets this far.)
 texts = st.text(st.characters(exclude_categories=("Cs", "Cc"), include_characters="\x1f"), max_size=40)
-counters = st.lists(st.integers(-(2**40), 2**40), min_size=len(COLUMNS), max_size=len(COLUMNS))
+counters = st.lists(st.integers(-(2**40), 2**40), min_size=len(COUNTERS), max_size=len(COUNTERS))
 
 
 @settings(max_examples=25, deadline=None)
@@ -75,7 +76,10 @@ def test_a_flush_stores_every_value_and_counter_exactly(tmp_path_factory: object
 
     asyncio.run(write_twice())
     with sqlite3.connect(path) as db:
-        stored = {(dim, value): list(row) for dim, value, *row in db.execute(f"SELECT dim, value, {', '.join(COLUMNS)} FROM daily")}
-        hourly = db.execute(f"SELECT {', '.join(HOURLY_COLUMNS)} FROM hourly").fetchall()
+        query = f"SELECT d.dim, v.value, {', '.join('d.' + c for c in COUNTERS)} FROM daily AS d JOIN dim_values AS v ON v.id = d.value"
+        stored = {(BY_CODE[dim].key, value): list(row) for dim, value, *row in db.execute(query)}
+        months = {(BY_CODE[dim].key, value): list(row) for dim, value, *row in db.execute(query.replace("daily", "monthly", 1))}
+        hourly = db.execute(f"SELECT {', '.join(HOURLY_COUNTERS)} FROM hourly").fetchall()
     assert stored == {key: [2 * n for n in row] for key, row in rows.items() if any(row)}
+    assert months == stored, "a day's rows are its month's roll-up, written in the same transaction"
     assert hourly == [(2, 4, 6, 8, 10)]

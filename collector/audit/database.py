@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
+from collector import model
 from collector.audit.addresses import mask, mask_all
+from collector.model import BY_KEY
 from collector.referrers import host_address
 
 HASH_SIZED = 1 << 48
 """Integers this large are no counter, day or id Crumbless stores; a 64-bit visitor hash almost always is."""
 
-HOST_DIMENSIONS = ("source",)
-"""Dimensions whose ``value`` is named after a host. Such a value is judged as a whole, as a host:
-there ``3325256769`` is the integer spelling of an address, while in a campaign name it is a number."""
+HOST_TABLE = "dim_values"
+HOST_DIMENSIONS = tuple(BY_KEY[key].code for key in model.HOST_DIMENSIONS)
+"""Dimension codes whose ``dim_values.value`` is named after a host. Such a value is judged as a
+whole, as a host: there ``3325256769`` is the integer spelling of an address, while in a campaign
+name it is a number."""
 
 _HEX_RUN = "*" + "[0-9a-fA-F]" * 16 + "*"
 
@@ -60,7 +65,7 @@ class Row:
         return f"{self.table.name}.{column} ({key})"
 
     def holds_a_host(self, column: str) -> bool:
-        return column == "value" and self.values.get("dim") in HOST_DIMENSIONS
+        return self.table.name == HOST_TABLE and column == "value" and self.values.get("dim") in HOST_DIMENSIONS
 
 
 def _shown(value: Any, host: bool) -> str:
@@ -104,7 +109,9 @@ class SQLiteDatabase:
         self.db.close()
 
     def schema(self) -> Schema:
-        entries = self.db.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'").fetchall()
+        entries = self.db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+        ).fetchall()
         tables = {name: self._table(name, sql or "") for kind, name, sql in entries if kind == "table"}
         return Schema(
             tables,
@@ -129,14 +136,14 @@ class SQLiteDatabase:
         selected = ", ".join(_quote(c) for c in table.columns)
         rowid = "rowid, " if table.rowid else ""
         condition = " OR ".join(_worth_a_look(_quote(c)) for c in table.columns)
-        if {"dim", "value"} <= set(table.columns):
+        if table.name == HOST_TABLE:
             condition += f" OR {_host_worth_a_look()}"
         cursor = self.db.execute(f"SELECT {rowid}{selected} FROM {_quote(table.name)} WHERE {condition}")
         for values in cursor:
             if table.rowid:
-                yield Row(table, values[0], dict(zip(table.columns, values[1:])))
+                yield Row(table, values[0], dict(zip(table.columns, values[1:], strict=True)))
             else:
-                yield Row(table, None, dict(zip(table.columns, values)))
+                yield Row(table, None, dict(zip(table.columns, values, strict=True)))
 
     def salts(self) -> list[tuple[int, int, bytes]]:
         rows = self.db.execute("SELECT site, day, salt FROM salts").fetchall()
@@ -154,15 +161,15 @@ def _worth_a_look(column: str) -> str:
     return (
         f"typeof({column}) = 'blob'"
         f" OR (typeof({column}) = 'integer' AND ({column} >= {HASH_SIZED} OR {column} <= -{HASH_SIZED}))"
-        f" OR (typeof({column}) = 'text' AND ({column} GLOB '*[0-9].[0-9]*' OR {column} GLOB '*:*:*' OR {column} GLOB '{_HEX_RUN}'"
-        f" OR {column} GLOB '*0[xX]*' OR {column} GLOB '*://*'))"
+        f" OR (typeof({column}) = 'text' AND ({column} GLOB '*[0-9].[0-9]*' OR {column} GLOB '*:*:*'"
+        f" OR {column} GLOB '{_HEX_RUN}' OR {column} GLOB '*0[xX]*' OR {column} GLOB '*://*'))"
     )
 
 
 def _host_worth_a_look() -> str:
     """A host value that could spell an address: it ends in a number, has a colon, or is not ASCII."""
     dim, value = _quote("dim"), _quote("value")
-    dims = ", ".join(f"'{d}'" for d in HOST_DIMENSIONS)
+    dims = ", ".join(str(code) for code in HOST_DIMENSIONS)
     return (
         f"({dim} IN ({dims}) AND typeof({value}) = 'text'"
         f" AND ({value} GLOB '*[0-9]' OR {value} GLOB '*[0-9].' OR {value} GLOB '*:*' OR {value} GLOB '*[^ -~]*'))"

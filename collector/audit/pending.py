@@ -14,15 +14,15 @@ readable counter file is reported (the audit cannot vouch for it) until the oper
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS
 from collector.audit.addresses import AddressRules
 from collector.audit.database import Row, Table
 from collector.audit.files import Target, spill_files
 from collector.audit.findings import SCHEMA, UNCHECKED, Finding, Report
 from collector.audit.schema import _judge_value as judge_value  # one judgement for a row, stored or pending
+from collector.model import COUNTERS, HOURLY_COUNTERS
 from collector.spill import DAILY_KEY, HOURLY_KEY, decode, problems
 
 
@@ -32,14 +32,17 @@ def check_spill_files(files: Sequence[Target], data_dir: Path, rules: AddressRul
             data = path.read_bytes()
             document = json.loads(data)
         except OSError as exc:
-            report.add(Finding(UNCHECKED, target.label, f"pending-counters file could not be read: {exc.strerror or exc}"))
+            reason = exc.strerror or exc
+            report.add(Finding(UNCHECKED, target.label, f"pending-counters file could not be read: {reason}"))
             continue
         except (ValueError, RecursionError) as exc:
-            report.add(Finding(UNCHECKED, target.label, f"pending-counters file is not JSON ({type(exc).__name__}); its contents cannot be vouched for"))
+            reason = f"pending-counters file is not JSON ({type(exc).__name__}); its contents cannot be vouched for"
+            report.add(Finding(UNCHECKED, target.label, reason))
             continue
         clean = True
         for where, what in problems(document):
-            report.add(Finding(SCHEMA, f"{target.label}: {where}" if where else target.label, f"{what} (only counter rows belong here)"))
+            label = f"{target.label}: {where}" if where else target.label
+            report.add(Finding(SCHEMA, label, f"{what} (only counter rows belong here)"))
             clean = False
         if clean:
             _judge_rows(target.label, data, rules, report)
@@ -47,10 +50,10 @@ def check_spill_files(files: Sequence[Target], data_dir: Path, rules: AddressRul
 
 def _judge_rows(label: str, data: bytes, rules: AddressRules, report: Report) -> None:
     batch = decode(data)
-    daily = Table(f"{label} daily", (*DAILY_KEY, *COLUMNS), DAILY_KEY, rowid=False)
-    hourly = Table(f"{label} hourly", (*HOURLY_KEY, *HOURLY_COLUMNS), HOURLY_KEY, rowid=False)
+    daily = Table(f"{label} daily", (*DAILY_KEY, *COUNTERS), DAILY_KEY, rowid=False)
+    hourly = Table(f"{label} hourly", (*HOURLY_KEY, *HOURLY_COUNTERS), HOURLY_KEY, rowid=False)
     for table, rows in ((daily, batch.daily), (hourly, batch.hourly)):
         for key, counts in rows.items():
-            row = Row(table, None, dict(zip(table.columns, (*key, *counts))))
+            row = Row(table, None, dict(zip(table.columns, (*key, *counts), strict=True)))
             for column, value in row.values.items():
                 judge_value(row, column, value, rules, report)

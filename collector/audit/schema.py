@@ -16,6 +16,7 @@ legitimately hold such content are listed in ``EXPLAINED`` with the reason, and 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import tempfile
 from dataclasses import dataclass
@@ -26,21 +27,46 @@ from collector.audit.addresses import AddressRules, Sighting, sightings
 from collector.audit.database import HASH_SIZED, Database, Row, Schema, SQLiteDatabase
 from collector.audit.files import record
 from collector.audit.findings import SCHEMA, Finding, Report
-from collector.referrers import host_address
 from collector.config import for_database
+from collector.referrers import host_address
 from collector.store import opened_store
 
 EXPLAINED: dict[tuple[str, str], str] = {
     ("users", "password_hash"): "an argon2id hash of a dashboard user's password (the operator's staff, not visitors)",
-    ("users", "session_key"): "a random key per dashboard user, replaced when the password changes, that binds dashboard sessions to that account",
+    (
+        "users",
+        "session_key",
+    ): "a random key per dashboard user, replaced when the password changes, that binds dashboard sessions to it",
     ("api_tokens", "token_hash"): "a SHA-256 of a dashboard user's API token, so the token itself is never stored",
-    ("ended_sessions", "nonce_sha256"): "a SHA-256 of the random nonce of a dashboard session ended by logging out, kept until the session would have expired",
+    (
+        "ended_sessions",
+        "nonce_sha256",
+    ): "a SHA-256 of the random nonce of a dashboard session ended by logging out, kept until it would have expired",
     ("salts", "salt"): "today's random 32-byte salt per site; its age and erasure are checked separately",
 }
 
 _IDENTIFIER_WORDS = frozenset(
-    {"ip", "ips", "ipv4", "ipv6", "ipaddr", "ipaddress", "addr", "address", "ua", "useragent",
-     "hash", "digest", "fingerprint", "fp", "session", "cookie", "mac", "imei", "idfa"}
+    {
+        "ip",
+        "ips",
+        "ipv4",
+        "ipv6",
+        "ipaddr",
+        "ipaddress",
+        "addr",
+        "address",
+        "ua",
+        "useragent",
+        "hash",
+        "digest",
+        "fingerprint",
+        "fp",
+        "session",
+        "cookie",
+        "mac",
+        "imei",
+        "idfa",
+    }
 )
 _IDENTIFIER_PAIRS = frozenset(
     {("user", "agent"), ("visitor", "id"), ("visitor", "hash"), ("client", "id"), ("device", "id"), ("remote", "host")}
@@ -80,14 +106,18 @@ async def _open_store(path: Path) -> bool:
 def identifier_like(column: str) -> bool:
     """Whether a column name suggests it holds a visitor identifier (``client_ip``, ``userAgent``…)."""
     words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", column)]
-    return any(w in _IDENTIFIER_WORDS for w in words) or any(pair in _IDENTIFIER_PAIRS for pair in zip(words, words[1:]))
+    return any(w in _IDENTIFIER_WORDS for w in words) or any(
+        pair in _IDENTIFIER_PAIRS for pair in itertools.pairwise(words)
+    )
 
 
 def check_schema(live: Schema, known: Schema, report: Report) -> None:
     for name, table in sorted(live.tables.items()):
         expected = known.tables.get(name)
         if expected is None:
-            report.add(Finding(SCHEMA, f"table {name}", "table is not in Crumbless's schema (collector/store/migrations.py)"))
+            report.add(
+                Finding(SCHEMA, f"table {name}", "table is not in Crumbless's schema (collector/store/migrations.py)")
+            )
         for column in table.columns:
             if expected is not None and column not in expected.columns:
                 report.add(Finding(SCHEMA, f"{name}.{column}", "column is not in Crumbless's schema"))
@@ -134,4 +164,3 @@ def _stored_host(row: Row, column: str, value: str | bytes, rules: AddressRules)
     if address is None:
         return None
     return Sighting(0, value, address, "text", rules.excuse(address, value.encode("utf-8", "surrogatepass"), b""))
-

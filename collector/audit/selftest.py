@@ -21,17 +21,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from collector.audit import audit
 from collector.audit.database import SQLiteDatabase
 from collector.audit.findings import ADDRESS, CONFIG, RESIDUE, SALT, SCHEMA, Finding, Report
-from collector.config import Settings
+from collector.config import Settings, for_database
 from collector.localtime import date_of, today
-from collector.config import for_database
+from collector.model import BY_KEY
 from collector.store import opened_store
 
 # Documentation ranges (RFC 5737, RFC 3849): never anyone's real address.
@@ -46,15 +46,22 @@ LOG_HEX = ".".join(f"0x{octet:02x}" for octet in ipaddress.IPv4Address("198.51.1
 TRUST_EVERYONE = ipaddress.ip_network("0.0.0.0/0")
 
 
+def _stored_value(db: sqlite3.Connection, site: int, dim: str, day: int, text: str) -> None:
+    """A value as the collector stores one: its text once in ``dim_values``, a day's row for it."""
+    code = BY_KEY[dim].code
+    value = db.execute("INSERT INTO dim_values (site, dim, value) VALUES (?, ?, ?)", (site, code, text)).lastrowid
+    db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, ?, ?, ?, 1)", (site, code, day, value))
+
+
 @dataclass(frozen=True)
 class Plant:
     """A planted leak, and how to recognise the finding that must report it."""
 
     what: str
     kind: str
-    where: str               # part of the finding's location
+    where: str  # part of the finding's location
     address: str | None = None
-    detail: str = ""         # part of the finding's detail
+    detail: str = ""  # part of the finding's detail
 
     def found_in(self, report: Report) -> Finding | None:
         return next((f for f in report.findings if self.matches(f)), None)
@@ -129,8 +136,8 @@ def _plant_at_rest(database: Path, now: float) -> list[Plant]:
     try:
         site, day = _site_and_day(db, now)
         expired = day - 2
-        db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'page', ?, ?, 1)", (site, day, f"/self-test/{ROW_ADDRESS}"))
-        db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'source', ?, ?, 1)", (site, day, SOURCE_INTEGER))
+        _stored_value(db, site, "page", day, f"/self-test/{ROW_ADDRESS}")
+        _stored_value(db, site, "source", day, SOURCE_INTEGER)
         db.execute("CREATE TABLE self_test_visits (client_ip TEXT)")
         db.execute("INSERT INTO self_test_visits VALUES (?)", (TABLE_ADDRESS,))
         db.execute("INSERT INTO salts (site, day, salt) VALUES (?, ?, randomblob(32))", (site, expired))
@@ -141,9 +148,9 @@ def _plant_at_rest(database: Path, now: float) -> list[Plant]:
     name = database.name
     when = date_of(expired).isoformat()
     return [
-        Plant("an address in a row of a known table", ADDRESS, "daily.value", ROW_ADDRESS),
+        Plant("an address in a row of a known table", ADDRESS, "dim_values.value", ROW_ADDRESS),
         Plant("the same row's bytes in the database file", ADDRESS, f"{name} @", ROW_ADDRESS),
-        Plant("an address spelled as an integer in a source row", ADDRESS, "dim='source'", SOURCE_INTEGER),
+        Plant("an address spelled as an integer in a source row", ADDRESS, "dim_values.value", SOURCE_INTEGER),
         Plant("a table outside the schema", SCHEMA, "table self_test_visits"),
         Plant("a column named like an identifier", SCHEMA, "self_test_visits.client_ip", detail="name"),
         Plant("an address in that table", ADDRESS, "self_test_visits.client_ip rowid", TABLE_ADDRESS),
@@ -158,7 +165,8 @@ def _site_and_day(db: sqlite3.Connection, now: float) -> tuple[int, int]:
     row = db.execute("SELECT id, timezone FROM sites ORDER BY id LIMIT 1").fetchone()
     if row is None:
         db.execute(
-            "INSERT INTO sites (website_id, domain, name, timezone, created_at) VALUES (?, 'self-test.invalid', 'self-test', 'UTC', '')",
+            "INSERT INTO sites (website_id, domain, name, timezone, created_at)"
+            " VALUES (?, 'self-test.invalid', 'self-test', 'UTC', '')",
             (str(uuid.uuid4()),),
         )
         row = db.execute("SELECT id, timezone FROM sites ORDER BY id LIMIT 1").fetchone()
@@ -201,9 +209,12 @@ def _plant_in_wal(database: Path, now: float) -> Iterator[list[Plant]]:
         db.execute("PRAGMA secure_delete=OFF")
         site, day = _site_and_day(db, now)
         deleted = day - 3
-        db.execute("INSERT INTO daily (site, dim, day, value, pageviews) VALUES (?, 'page', ?, ?, 1)", (site, day, f"/wal/{WAL_ADDRESS}"))
+        _stored_value(db, site, "page", day, f"/wal/{WAL_ADDRESS}")
         db.execute("INSERT INTO salts (site, day, salt) VALUES (?, ?, randomblob(32))", (site, deleted))
-        db.execute("DELETE FROM daily WHERE value = ?", (f"/wal/{WAL_ADDRESS}",))
+        db.execute(
+            "DELETE FROM daily WHERE value IN (SELECT id FROM dim_values WHERE value = ?)", (f"/wal/{WAL_ADDRESS}",)
+        )
+        db.execute("DELETE FROM dim_values WHERE value = ?", (f"/wal/{WAL_ADDRESS}",))
         db.execute("DELETE FROM salts WHERE site = ? AND day = ?", (site, deleted))
         wal = f"{database.name}-wal @"
         yield [

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from collector.aggregator import COLUMNS, Batch
+from collector.aggregator import Batch
+from collector.model import TopList
 from collector.sites import Site
 from collector.store.errors import StoreError
 
@@ -23,8 +25,19 @@ if TYPE_CHECKING:
     from collector.config import Settings
 
 __all__ = [
-    "AccountStore", "ApiToken", "CounterReader", "CounterWriter", "Row", "SaltStore", "SiteStore", "Store",
-    "StoreError", "User", "new_session_key", "open_store", "opened_store",
+    "AccountStore",
+    "ApiToken",
+    "CounterReader",
+    "CounterWriter",
+    "Row",
+    "SaltStore",
+    "SiteStore",
+    "Store",
+    "StoreError",
+    "User",
+    "new_session_key",
+    "open_store",
+    "opened_store",
 ]
 
 Row = dict[str, int]
@@ -41,7 +54,7 @@ class User:
 
     id: int
     name: str
-    role: str               # 'admin' or 'viewer'
+    role: str  # 'admin' or 'viewer'
     password_hash: str
     session_key: str
 
@@ -103,7 +116,7 @@ class CounterReader(Protocol):
     """The dashboard's, the API's and ``crumbless stats``'s reads of the counters."""
 
     async def totals(self, site: int, first_day: int, last_day: int) -> Row:
-        """The site totals summed over the days (every column, 0 when there is no data)."""
+        """The site totals summed over the days: every counter of ``model.COUNTERS``, 0 without data."""
         ...
 
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
@@ -115,15 +128,22 @@ class CounterReader(Protocol):
         ...
 
     async def breakdown(
-        self, site: int, dim: str, first_day: int, last_day: int, limit: int, offset: int = 0, search: str = "",
-        columns: Sequence[str] = COLUMNS,
+        self,
+        site: int,
+        listing: TopList,
+        first_day: int,
+        last_day: int,
+        limit: int,
+        offset: int = 0,
+        search: str = "",
     ) -> tuple[list[tuple[str, Row]], int]:
-        """One page of a dimension's values in top-list order, and how many values match in all.
+        """One page of a list's values in its order, and how many values match in all.
 
-        Top-list order: the dimension's ranking counter, then pageviews, both descending, then the
-        value. ``search`` matches values that contain it, ignoring case. Values whose ranking
-        counter sums to 0 over the range are left out. Only ``columns`` need be summed; the
-        others may come back as 0.
+        The rows are those of ``listing.dimension``; each comes with the stored counters the list
+        reads (``listing.counters``; others may be absent). Order: the ranking counter, then the
+        list's pageviews if it shows them, both descending, then the value. ``search`` matches
+        values that contain it, ignoring case. Values whose ranking counter sums to 0 over the
+        range are left out.
         """
         ...
 
@@ -140,7 +160,9 @@ class SiteStore(Protocol):
         Site ids are never handed out again after a deletion."""
         ...
 
-    async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site: ...
+    async def update_site(
+        self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]
+    ) -> Site: ...
 
     async def delete_site(self, site: int) -> None:
         """Delete a site and every row about it (counters, salts, grants, share link).

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from collector.store.errors import StoreError
 
@@ -48,6 +49,7 @@ class Connection:
 
     async def run(self, job: Job[T], what: str) -> T:
         """``job(connection)`` on this connection's thread; a database fault becomes a StoreError."""
+
         def call() -> T:
             if self._db is None:
                 raise StoreError("the store is not open")

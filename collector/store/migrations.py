@@ -1,23 +1,17 @@
 """Versioned schema migrations, applied in order at start.
 
-Each entry is (version, SQL). Append; never edit a released entry. The schema holds only
+Each entry is (version, SQL), literal text: a released migration must read the same forever, so
+none is built from the code's current column lists. Append; never edit a released entry. The schema holds only
 aggregate rows: no table has a column for an IP address, a User-Agent string, a visitor hash,
 or the time of an individual hit (``crumbless audit`` checks the live schema against this).
 """
 
 from __future__ import annotations
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS
-
-
-def _counter_columns(names: tuple[str, ...]) -> str:
-    return ",\n    ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in names)
-
-
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
-        f"""
+        """
 CREATE TABLE sites (
     id INTEGER PRIMARY KEY,
     website_id TEXT NOT NULL UNIQUE,
@@ -45,13 +39,25 @@ CREATE TABLE daily (
     dim TEXT NOT NULL,
     day INTEGER NOT NULL,
     value TEXT NOT NULL,
-    {_counter_columns(COLUMNS)},
+    visitors INTEGER NOT NULL DEFAULT 0,
+    visits INTEGER NOT NULL DEFAULT 0,
+    pageviews INTEGER NOT NULL DEFAULT 0,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    duration_s INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    engaged_ms INTEGER NOT NULL DEFAULT 0,
+    scroll_sum INTEGER NOT NULL DEFAULT 0,
+    scroll_n INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site, dim, day, value)
 ) WITHOUT ROWID;
 CREATE TABLE hourly (
     site INTEGER NOT NULL,
     hour INTEGER NOT NULL,
-    {_counter_columns(HOURLY_COLUMNS)},
+    visitors INTEGER NOT NULL DEFAULT 0,
+    visits INTEGER NOT NULL DEFAULT 0,
+    pageviews INTEGER NOT NULL DEFAULT 0,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    duration_s INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (site, hour)
 ) WITHOUT ROWID;
 """,
@@ -128,6 +134,120 @@ INSERT INTO new_users (id, name, password_hash, role, created_at, session_key)
     SELECT id, name, password_hash, role, created_at, lower(hex(randomblob(16))) FROM users;
 DROP TABLE users;
 ALTER TABLE new_users RENAME TO users;
+""",
+    ),
+    (
+        5,
+        # Data model v2 (collector/model.py): dimensions as small integer codes and values as ids
+        # into dim_values (the text kept once per site and dimension); one row per page and day
+        # carrying its page, entry and exit counters (entry_page and exit_page rows fold into it:
+        # an entry's visitors, visits, pageviews, bounces and duration become entry_*, an exit
+        # page's visits become exits); drops (the dropped rows' pageviews) a counter of its own;
+        # rows whose counters are all zero left out; and monthly, the same rows summed per month
+        # (month = year * 12 + month - 1), which long ranges read instead of every day.
+        """
+ALTER TABLE daily RENAME TO daily_schema4;
+CREATE TABLE dim_values (
+    id INTEGER PRIMARY KEY,
+    site INTEGER NOT NULL,
+    dim INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    UNIQUE (site, dim, value)
+);
+CREATE TABLE daily (
+    site INTEGER NOT NULL,
+    dim INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    visitors INTEGER NOT NULL DEFAULT 0,
+    visits INTEGER NOT NULL DEFAULT 0,
+    pageviews INTEGER NOT NULL DEFAULT 0,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    duration_s INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    engaged_ms INTEGER NOT NULL DEFAULT 0,
+    scroll_sum INTEGER NOT NULL DEFAULT 0,
+    scroll_n INTEGER NOT NULL DEFAULT 0,
+    entry_visitors INTEGER NOT NULL DEFAULT 0,
+    entries INTEGER NOT NULL DEFAULT 0,
+    entry_pageviews INTEGER NOT NULL DEFAULT 0,
+    entry_bounces INTEGER NOT NULL DEFAULT 0,
+    entry_duration_s INTEGER NOT NULL DEFAULT 0,
+    exits INTEGER NOT NULL DEFAULT 0,
+    drops INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, dim, day, value)
+) WITHOUT ROWID;
+CREATE TABLE monthly (
+    site INTEGER NOT NULL,
+    dim INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    visitors INTEGER NOT NULL DEFAULT 0,
+    visits INTEGER NOT NULL DEFAULT 0,
+    pageviews INTEGER NOT NULL DEFAULT 0,
+    bounces INTEGER NOT NULL DEFAULT 0,
+    duration_s INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    engaged_ms INTEGER NOT NULL DEFAULT 0,
+    scroll_sum INTEGER NOT NULL DEFAULT 0,
+    scroll_n INTEGER NOT NULL DEFAULT 0,
+    entry_visitors INTEGER NOT NULL DEFAULT 0,
+    entries INTEGER NOT NULL DEFAULT 0,
+    entry_pageviews INTEGER NOT NULL DEFAULT 0,
+    entry_bounces INTEGER NOT NULL DEFAULT 0,
+    entry_duration_s INTEGER NOT NULL DEFAULT 0,
+    exits INTEGER NOT NULL DEFAULT 0,
+    drops INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, dim, month, value)
+) WITHOUT ROWID;
+WITH codes (name, code) AS (VALUES ('total', 0), ('page', 1), ('entry_page', 1), ('exit_page', 1), ('source', 2),
+    ('utm_source', 3), ('utm_medium', 4), ('utm_campaign', 5), ('country', 6), ('browser', 7), ('os', 8), ('device', 9),
+    ('screen', 10), ('language', 11), ('event', 12), ('event_prop', 13), ('dropped', 14))
+INSERT INTO dim_values (site, dim, value)
+SELECT DISTINCT o.site, c.code, o.value FROM daily_schema4 AS o JOIN codes AS c ON c.name = o.dim
+ORDER BY 1, 2, 3;
+WITH codes (name, code) AS (VALUES ('total', 0), ('page', 1), ('entry_page', 1), ('exit_page', 1), ('source', 2),
+    ('utm_source', 3), ('utm_medium', 4), ('utm_campaign', 5), ('country', 6), ('browser', 7), ('os', 8), ('device', 9),
+    ('screen', 10), ('language', 11), ('event', 12), ('event_prop', 13), ('dropped', 14))
+INSERT INTO daily (site, dim, day, value,
+    visitors, visits, pageviews, bounces, duration_s, events, engaged_ms, scroll_sum,
+    scroll_n, entry_visitors, entries, entry_pageviews, entry_bounces, entry_duration_s, exits, drops)
+SELECT o.site, c.code, o.day, v.id,
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.visitors ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.visits ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.pageviews ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.bounces ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.duration_s ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.events ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.engaged_ms ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.scroll_sum ELSE 0 END),
+       sum(CASE WHEN o.dim NOT IN ('entry_page', 'exit_page', 'dropped') THEN o.scroll_n ELSE 0 END),
+       sum(CASE WHEN o.dim = 'entry_page' THEN o.visitors ELSE 0 END),
+       sum(CASE WHEN o.dim = 'entry_page' THEN o.visits ELSE 0 END),
+       sum(CASE WHEN o.dim = 'entry_page' THEN o.pageviews ELSE 0 END),
+       sum(CASE WHEN o.dim = 'entry_page' THEN o.bounces ELSE 0 END),
+       sum(CASE WHEN o.dim = 'entry_page' THEN o.duration_s ELSE 0 END),
+       sum(CASE WHEN o.dim = 'exit_page' THEN o.visits ELSE 0 END),
+       sum(CASE WHEN o.dim = 'dropped' THEN o.pageviews ELSE 0 END)
+FROM daily_schema4 AS o JOIN codes AS c ON c.name = o.dim
+JOIN dim_values AS v ON v.site = o.site AND v.dim = c.code AND v.value = o.value
+GROUP BY o.site, c.code, o.day, v.id;
+DELETE FROM daily WHERE visitors = 0 AND visits = 0 AND pageviews = 0 AND bounces = 0 AND duration_s = 0
+    AND events = 0 AND engaged_ms = 0 AND scroll_sum = 0 AND scroll_n = 0 AND entry_visitors = 0 AND entries = 0
+    AND entry_pageviews = 0 AND entry_bounces = 0 AND entry_duration_s = 0 AND exits = 0 AND drops = 0;
+DELETE FROM dim_values WHERE id NOT IN (SELECT value FROM daily);
+INSERT INTO monthly (site, dim, month, value,
+    visitors, visits, pageviews, bounces, duration_s, events, engaged_ms, scroll_sum,
+    scroll_n, entry_visitors, entries, entry_pageviews, entry_bounces, entry_duration_s, exits, drops)
+SELECT site, dim,
+       CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12
+       + CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1,
+       value,
+       sum(visitors), sum(visits), sum(pageviews), sum(bounces), sum(duration_s), sum(events), sum(engaged_ms),
+       sum(scroll_sum), sum(scroll_n), sum(entry_visitors), sum(entries), sum(entry_pageviews), sum(entry_bounces),
+       sum(entry_duration_s), sum(exits), sum(drops)
+FROM daily GROUP BY 1, 2, 3, 4;
+DROP TABLE daily_schema4;
 """,
     ),
 )

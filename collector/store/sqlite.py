@@ -18,16 +18,19 @@ import logging
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
 
-from collector.aggregator import COLUMNS, HOURLY_COLUMNS, Batch
+from collector.aggregator import Batch
+from collector.model import BY_CODE, BY_KEY, COUNTERS, HOURLY_COUNTERS, TOTAL, TopList
 from collector.sites import Site
 from collector.store import ApiToken, Row, User, new_session_key
 from collector.store.connections import Connection, Job, T, in_transaction, transaction
 from collector.store.errors import StoreError
 from collector.store.migrations import MIGRATIONS
+from collector.store.periods import first_day, month_of, split
 
 log = logging.getLogger("crumbless.store")
 
@@ -43,35 +46,128 @@ _READER_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA query_only=ON")
 READERS = 2
 
 
-def _upsert(table: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
-    """One statement that adds a whole batch, given as a JSON array of rows (``json_each``).
+def _json(rows: Iterable[Sequence[Any]]) -> str:
+    """A batch as one JSON array, which one statement reads with ``json_each``.
 
     Not ``executemany``: that binds each row's parameters in Python, on the connection's thread,
     which then needs the interpreter lock once per row. Under load the event loop holds that
     lock and hands it over every 5 ms at best, so a flush of 3,500 rows took 7 seconds under wrk
     (and slowed ingest while it lasted); as one JSON string it is one call, decoded by SQLite.
+    Values never hold NUL, which SQLite's JSON functions would cut at: urls.clean_text removes controls.
     """
-    names = keys + columns
-    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns)
-    # "WHERE true": SQLite's grammar needs it to tell the upsert's ON from a join's.
+    return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
+
+
+def _picked(names: Sequence[str]) -> str:
+    return ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
+
+
+_SUMS_ADDED = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+_COUNTERS = ", ".join(COUNTERS)
+_ALL_ZERO = " AND ".join(f"{c} = 0" for c in COUNTERS)
+
+
+def _counts_upsert(table: str, period: str) -> str:
+    """Add a batch of [site, dim, period, text, *counters] to ``table``, values looked up by text.
+
+    "WHERE true": SQLite's grammar needs it to tell the upsert's ON from a join's.
+    """
     return (
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {picks} FROM json_each(?) WHERE true "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} (site, dim, {period}, value, {_COUNTERS}) "
+        f"SELECT j.site, j.dim, j.period, v.id, {', '.join('j.' + c for c in COUNTERS)} "
+        f"FROM (SELECT {_picked(('site', 'dim', 'period', 'text', *COUNTERS))} FROM json_each(?)) AS j "
+        "JOIN dim_values AS v ON v.site = j.site AND v.dim = j.dim AND v.value = j.text WHERE true "
+        f"ON CONFLICT (site, dim, {period}, value) DO UPDATE SET {_SUMS_ADDED}"
     )
 
 
-def _json_rows(rows: Iterable[tuple[tuple[Any, ...], Sequence[int]]]) -> str:
-    """Values never hold NUL, which SQLite's JSON functions would cut at: urls.clean_text removes controls."""
-    return json.dumps([[*key, *row] for key, row in rows if any(row)], ensure_ascii=False, separators=(",", ":"))
+def _zero_rows_delete(table: str, period: str) -> str:
+    """Delete the rows of a batch (given as for ``_counts_upsert``) whose counters now sum to zero."""
+    return (
+        f"DELETE FROM {table} WHERE {_ALL_ZERO} AND (site, dim, {period}, value) IN ("
+        f"SELECT j.site, j.dim, j.period, v.id "
+        f"FROM (SELECT {_picked(('site', 'dim', 'period', 'text'))} FROM json_each(?)) AS j "
+        "JOIN dim_values AS v ON v.site = j.site AND v.dim = j.dim AND v.value = j.text)"
+    )
 
 
-_DAILY_UPSERT = _upsert("daily", ("site", "day", "dim", "value"), COLUMNS)
-_HOURLY_UPSERT = _upsert("hourly", ("site", "hour"), HOURLY_COLUMNS)
-_SUMS = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COLUMNS)
-_HOURLY_SUMS = ", ".join(HOURLY_COLUMNS)
-_ORDER_BY = {"exit_page": "visits", "event": "events", "event_prop": "events", "dropped": "pageviews"}
-_SITE_TABLES = (("daily", "site"), ("hourly", "site"), ("salts", "site"), ("grants", "site"), ("share_links", "site"), ("sites", "id"))
+_VALUES_INSERT = (
+    "INSERT OR IGNORE INTO dim_values (site, dim, value) "
+    "SELECT DISTINCT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[3]') "
+    "FROM json_each(?)"
+)
+_DAILY_UPSERT, _MONTHLY_UPSERT = _counts_upsert("daily", "day"), _counts_upsert("monthly", "month")
+_DAILY_ZEROS, _MONTHLY_ZEROS = _zero_rows_delete("daily", "day"), _zero_rows_delete("monthly", "month")
+_HOURLY_UPSERT = (
+    f"INSERT INTO hourly (site, hour, {', '.join(HOURLY_COUNTERS)}) "
+    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$[{i}]{chr(39)})' for i in range(2 + len(HOURLY_COUNTERS)))} "
+    "FROM json_each(?) WHERE true "
+    f"ON CONFLICT (site, hour) DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in HOURLY_COUNTERS)}"
+)
+_TOTAL_SUMS = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COUNTERS)
+_SITE_TABLES = (
+    ("daily", "site"),
+    ("monthly", "site"),
+    ("dim_values", "site"),
+    ("hourly", "site"),
+    ("salts", "site"),
+    ("grants", "site"),
+    ("share_links", "site"),
+    ("sites", "id"),
+)
+
+
+def _batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The batch's daily rows and their monthly sums, as [site, dim code, day or month, text, *counters]."""
+    daily: list[list[Any]] = []
+    monthly: dict[tuple[int, int, int, str], list[int]] = {}
+    months: dict[int, int] = {}
+    for (site, day, dim, text), row in batch.daily.items():
+        if not any(row):
+            continue
+        code = BY_KEY[dim].code
+        daily.append([site, code, day, text, *row])
+        month = months.get(day)
+        if month is None:
+            month = months[day] = month_of(day)
+        summed = monthly.get((site, code, month, text))
+        if summed is None:
+            monthly[(site, code, month, text)] = list(row)
+        else:
+            for i, n in enumerate(row):
+                summed[i] += n
+    return daily, [[*key, *row] for key, row in monthly.items()]
+
+
+def _write_batch(db: sqlite3.Connection, daily: list[list[Any]], monthly: list[list[Any]], hourly: str) -> None:
+    """A flush: the day rows, their months' roll-ups and the hours, in the caller's transaction."""
+    db.execute(_VALUES_INSERT, (_json(daily),))
+    db.execute(_DAILY_UPSERT, (_json(daily),))
+    db.execute(_MONTHLY_UPSERT, (_json(monthly),))
+    db.execute(_HOURLY_UPSERT, (hourly,))
+    # A row can only come back to zero through a negative addition (an exit moving on, a bounce
+    # taken back): only those rows are looked at.
+    shrinking = [row for row in daily if any(n < 0 for n in row[4:])]
+    if shrinking:
+        months = [[site, code, month_of(day), text] for site, code, day, text, *_ in shrinking]
+        db.execute(_DAILY_ZEROS, (_json(shrinking),))
+        db.execute(_MONTHLY_ZEROS, (_json(months),))
+
+
+def _parts_sql(select: str, site: int, dim: int, first: int, last: int) -> tuple[str, list[int]]:
+    """``select`` (``SELECT …`` without FROM) over a range's runs of days and whole months, as a
+    UNION ALL, with its parameters; a query that matches nothing when the range is empty."""
+    parts = split(first, last)
+    queries, params = [], []
+    for run in parts.days:
+        queries.append(f"{select} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ?")
+        params += [site, dim, *run]
+    if parts.months is not None:
+        queries.append(f"{select} FROM monthly WHERE site = ? AND dim = ? AND month BETWEEN ? AND ?")
+        params += [site, dim, *parts.months]
+    if not queries:
+        return f"{select} FROM daily WHERE 0", []
+    return " UNION ALL ".join(queries), params
 
 
 def sql_statements(script: str) -> Iterator[str]:
@@ -102,6 +198,7 @@ def migrate(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA foreign_keys=OFF")
     try:
         for version, sql in pending:
+
             def apply(db: sqlite3.Connection, version: int = version, sql: str = sql) -> None:
                 for statement in sql_statements(sql):
                     db.execute(statement)
@@ -126,11 +223,11 @@ def truncate_wal(db: sqlite3.Connection) -> None:
         if row is not None and row[0] == 0:
             return
         time.sleep(0.1)
-    log.warning("could not empty the WAL after erasing a salt; it will be retried at the next erase")
+    log.warning("could not empty the WAL after a deletion; it will be retried at the next one")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -149,6 +246,7 @@ def _one(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> sqlite
 
 def _statement(sql: str, *params: Any) -> Job[None]:
     """A write that is one statement (autocommitted: a statement is atomic on its own)."""
+
     def run(db: sqlite3.Connection) -> None:
         db.execute(sql, params)
 
@@ -219,33 +317,64 @@ class SQLiteStore:
     # ── counters ──────────────────────────────────────────────────────────────────────────────
 
     async def write_counts(self, batch: Batch) -> None:
-        daily, hourly = _json_rows(batch.daily.items()), _json_rows(batch.hourly.items())
-
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(_DAILY_UPSERT, (daily,))
-            db.execute(_HOURLY_UPSERT, (hourly,))
-
-        await self._write(in_transaction(write), "write_counts")
+        daily, monthly = _batch_rows(batch)
+        hourly = _json([[*key, *row] for key, row in batch.hourly.items() if any(row)])
+        await self._write(in_transaction(lambda db: _write_batch(db, daily, monthly, hourly)), "write_counts")
 
     async def recent_values(self, since_day: int) -> list[tuple[int, int, str, str]]:
+        sql = (
+            "SELECT d.site, d.day, d.dim, v.value FROM daily AS d JOIN dim_values AS v ON v.id = d.value "
+            "WHERE d.day >= ? AND d.dim != ?"
+        )
+
         def read(db: sqlite3.Connection) -> list[tuple[int, int, str, str]]:
-            rows = db.execute("SELECT site, day, dim, value FROM daily WHERE day >= ? AND dim != 'total'", (since_day,))
-            return [(int(site), int(day), str(dim), str(value)) for site, day, dim, value in rows]
+            return [
+                (int(site), int(day), BY_CODE[dim].key, str(text))
+                for site, day, dim, text in db.execute(sql, (since_day, TOTAL.code))
+            ]
 
         return await self._read(read, "recent_values")
 
     async def delete_before(self, site: int, first_kept_day: int) -> int:
+        """Days before ``first_kept_day`` go, and so do months that ended before it; the month it
+        falls in is summed again from the days it keeps, so the roll-up stays exact; the text of
+        values no row refers to any more goes too, out of the file and the WAL as salts do."""
+        month = month_of(first_kept_day)
+        sums = ", ".join(f"sum({c})" for c in COUNTERS)
+
         def delete(db: sqlite3.Connection) -> int:
             daily = db.execute("DELETE FROM daily WHERE site = ? AND day < ?", (site, first_kept_day)).rowcount
             hourly = db.execute("DELETE FROM hourly WHERE site = ? AND hour < ?", (site, first_kept_day * 24)).rowcount
+            if daily:
+                db.execute("DELETE FROM monthly WHERE site = ? AND month <= ?", (site, month))
+                db.execute(
+                    f"INSERT INTO monthly (site, dim, month, value, {_COUNTERS}) SELECT site, dim, ?, value, {sums} "
+                    "FROM daily WHERE site = ? AND day BETWEEN ? AND ? GROUP BY dim, value",
+                    (month, site, first_kept_day, first_day(month + 1) - 1),
+                )
+                # The text of values no row refers to any more goes with them: a path seen only
+                # on expired days must not outlive the retention period.
+                db.execute(
+                    "DELETE FROM dim_values WHERE site = ? AND id NOT IN (SELECT value FROM daily WHERE site = ?) "
+                    "AND id NOT IN (SELECT value FROM monthly WHERE site = ?)",
+                    (site, site, site),
+                )
             return int(daily + hourly)
 
-        return await self._write(in_transaction(delete), "delete_before")
+        def delete_and_forget(db: sqlite3.Connection) -> int:
+            deleted = transaction(db, delete)
+            if deleted:
+                truncate_wal(db)  # expired text must not outlive its period in the WAL's old frames
+            return deleted
+
+        return await self._write(delete_and_forget, "delete_before")
 
     # ── salts ─────────────────────────────────────────────────────────────────────────────────
 
     async def load_salt(self, site: int, day: int) -> bytes | None:
-        row = await self._read(lambda db: _one(db, "SELECT salt FROM salts WHERE site = ? AND day = ?", (site, day)), "load_salt")
+        row = await self._read(
+            lambda db: _one(db, "SELECT salt FROM salts WHERE site = ? AND day = ?", (site, day)), "load_salt"
+        )
         return None if row is None else bytes(row[0])
 
     async def save_salt(self, site: int, day: int, salt: bytes) -> bytes:
@@ -270,75 +399,93 @@ class SQLiteStore:
     # ── the dashboard's reads ─────────────────────────────────────────────────────────────────
 
     async def totals(self, site: int, first_day: int, last_day: int) -> Row:
-        sql = f"SELECT {_SUMS} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ?"
-        row = await self._read(lambda db: _one(db, sql, (site, first_day, last_day)), "totals")
-        return dict(row) if row is not None else dict.fromkeys(COLUMNS, 0)
+        parts, params = _parts_sql(f"SELECT {_COUNTERS}", site, TOTAL.code, first_day, last_day)
+        sql = f"SELECT {_TOTAL_SUMS} FROM ({parts})"
+        row = await self._read(lambda db: _one(db, sql, params), "totals")
+        return dict(row) if row is not None else dict.fromkeys(COUNTERS, 0)
 
     async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
         return await self._series(
-            f"SELECT hour, {_HOURLY_SUMS} FROM hourly WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
+            f"SELECT hour, {', '.join(HOURLY_COUNTERS)} FROM hourly "
+            "WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour",
             (site, first_hour, last_hour),
-            HOURLY_COLUMNS,
+            HOURLY_COUNTERS,
         )
 
     async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
         return await self._series(
-            f"SELECT day, {', '.join(COLUMNS)} FROM daily WHERE site = ? AND dim = 'total' AND day BETWEEN ? AND ? ORDER BY day",
-            (site, first_day, last_day),
-            COLUMNS,
+            f"SELECT day, {_COUNTERS} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? ORDER BY day",
+            (site, TOTAL.code, first_day, last_day),
+            COUNTERS,
         )
 
     async def _series(self, sql: str, params: tuple[int, ...], columns: Sequence[str]) -> list[tuple[int, Row]]:
         """Rows of (hour or day, counters) from a query whose first column is the hour or day."""
+
         def read(db: sqlite3.Connection) -> list[tuple[int, Row]]:
             return [(row[0], {c: row[c] for c in columns}) for row in db.execute(sql, params)]
 
         return await self._read(read, "series")
 
     async def breakdown(
-        self, site: int, dim: str, first_day: int, last_day: int, limit: int, offset: int = 0, search: str = "",
-        columns: Sequence[str] = COLUMNS,
+        self,
+        site: int,
+        listing: TopList,
+        first_day: int,
+        last_day: int,
+        limit: int,
+        offset: int = 0,
+        search: str = "",
     ) -> tuple[list[tuple[str, Row]], int]:
-        """One GROUP BY over the primary-key prefix (site, dim, day); the window count gives the total.
+        """One GROUP BY of the range's day and month rows over the primary-key prefix; the text is
+        joined after grouping, so each value's text is read once, and a window count gives the total.
+        (HAVING names ``sum(…)``: a bare name there would be a column of some row of the group.)
 
-        Only ``columns`` are summed (others come back as 0): over a year of a busy dimension the
-        sums are most of the query's cost, and most lists need three or four of the nine.
+        Only the list's counters are summed: over a year of a busy dimension the sums are most of
+        the query's cost.
         """
-        order = _ORDER_BY.get(dim, "visitors")
-        wanted = [c for c in COLUMNS if c in columns or c in (order, "pageviews")]
-        sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in wanted)
-        match, found = ("AND instr(lower(value), ?) > 0", (search.lower(),)) if search else ("", ())
-        where = f"FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? {match} GROUP BY value HAVING {order} > 0"
-        params = (site, dim, first_day, last_day, *found)
+        wanted = listing.counters
+        code = BY_KEY[listing.dimension].code
+        parts, in_range = _parts_sql(f"SELECT value, {', '.join(wanted)}", site, code, first_day, last_day)
+        sums = ", ".join(f"sum({c}) AS {c}" for c in wanted)
+        match, found = ("WHERE instr(lower(v.value), ?) > 0", (search.lower(),)) if search else ("", ())
+        grouped = (
+            f"SELECT v.value AS text, g.* FROM (SELECT value, {sums} FROM ({parts}) GROUP BY value "
+            f"HAVING sum({listing.rank_counter}) > 0) AS g JOIN dim_values AS v ON v.id = g.value {match}"
+        )
+        order = ", ".join(f"{c} DESC" for c in listing.order)
+        params = (*in_range, *found)
 
         def read(db: sqlite3.Connection) -> tuple[list[tuple[str, Row]], int]:
             rows = db.execute(
-                f"SELECT value, {sums}, count(*) OVER () AS matched {where} ORDER BY {order} DESC, pageviews DESC, value LIMIT ? OFFSET ?",
+                f"SELECT *, count(*) OVER () AS matched FROM ({grouped}) ORDER BY {order}, text LIMIT ? OFFSET ?",
                 (*params, limit, offset),
             ).fetchall()
             if rows:
-                return [(row["value"], {c: row[c] if c in wanted else 0 for c in COLUMNS}) for row in rows], int(rows[0]["matched"])
+                return [(row["text"], {c: row[c] for c in wanted}) for row in rows], int(rows[0]["matched"])
             if not offset:
                 return [], 0
-            count = db.execute(f"SELECT count(*) FROM (SELECT value, {sums} {where})", params).fetchone()
-            return [], int(count[0])
+            return [], int(db.execute(f"SELECT count(*) FROM ({grouped})", params).fetchone()[0])
 
         return await self._read(read, "breakdown")
 
     async def has_data(self, site: int) -> bool:
-        row = await self._read(lambda db: _one(db, "SELECT 1 FROM daily WHERE site = ? AND dim = 'total' LIMIT 1", (site,)), "has_data")
-        return row is not None
+        sql = "SELECT 1 FROM daily WHERE site = ? AND dim = ? LIMIT 1"
+        return await self._read(lambda db: _one(db, sql, (site, TOTAL.code)) is not None, "has_data")
 
     # ── sites and share links ─────────────────────────────────────────────────────────────────
 
     async def sites(self) -> list[Site]:
-        return await self._read(lambda db: [_site(row) for row in db.execute("SELECT * FROM sites ORDER BY id")], "sites")
+        return await self._read(
+            lambda db: [_site(row) for row in db.execute("SELECT * FROM sites ORDER BY id")], "sites"
+        )
 
     async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
         def add(db: sqlite3.Connection) -> Site:
             try:
                 cursor = db.execute(
-                    "INSERT INTO sites (website_id, domain, name, timezone, extra_domains, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO sites (website_id, domain, name, timezone, extra_domains, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (str(uuid.uuid4()), domain, name, timezone, ",".join(extra_domains), _now()),
                 )
             except sqlite3.IntegrityError:
@@ -375,7 +522,9 @@ class SQLiteStore:
         await self._write(delete, "delete_site")
 
     async def share_token(self, site: int) -> str | None:
-        row = await self._read(lambda db: _one(db, "SELECT token FROM share_links WHERE site = ?", (site,)), "share_token")
+        row = await self._read(
+            lambda db: _one(db, "SELECT token FROM share_links WHERE site = ?", (site,)), "share_token"
+        )
         return None if row is None else str(row[0])
 
     async def set_share_token(self, site: int, token: str | None) -> None:
@@ -392,7 +541,9 @@ class SQLiteStore:
         await self._write(share, "set_share_token")
 
     async def site_by_share_token(self, token: str) -> int | None:
-        row = await self._read(lambda db: _one(db, "SELECT site FROM share_links WHERE token = ?", (token,)), "site_by_share_token")
+        row = await self._read(
+            lambda db: _one(db, "SELECT site FROM share_links WHERE token = ?", (token,)), "site_by_share_token"
+        )
         return None if row is None else int(row[0])
 
     # ── accounts, grants, tokens, sessions ────────────────────────────────────────────────────
@@ -414,7 +565,9 @@ class SQLiteStore:
         return int(row[0]) if row is not None else 0
 
     async def users(self) -> list[User]:
-        return await self._read(lambda db: [_user(row) for row in db.execute("SELECT * FROM users ORDER BY name")], "users")
+        return await self._read(
+            lambda db: [_user(row) for row in db.execute("SELECT * FROM users ORDER BY name")], "users"
+        )
 
     async def user_by_name(self, name: str) -> User | None:
         row = await self._read(lambda db: _one(db, "SELECT * FROM users WHERE name = ?", (name,)), "user_by_name")
@@ -435,7 +588,9 @@ class SQLiteStore:
         await self._write(_statement("DELETE FROM users WHERE id = ?", user), "delete_user")
 
     async def grants(self, user: int) -> set[int]:
-        return await self._read(lambda db: {int(row[0]) for row in db.execute("SELECT site FROM grants WHERE user = ?", (user,))}, "grants")
+        return await self._read(
+            lambda db: {int(row[0]) for row in db.execute("SELECT site FROM grants WHERE user = ?", (user,))}, "grants"
+        )
 
     async def set_grants(self, user: int, sites: Sequence[int]) -> None:
         def replace(db: sqlite3.Connection) -> None:
@@ -449,7 +604,8 @@ class SQLiteStore:
 
         def add(db: sqlite3.Connection) -> ApiToken:
             cursor = db.execute(
-                "INSERT INTO api_tokens (user, name, token_hash, created_at) VALUES (?, ?, ?, ?)", (user, name, token_hash, created)
+                "INSERT INTO api_tokens (user, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                (user, name, token_hash, created),
             )
             return ApiToken(int(cursor.lastrowid or 0), user, name, created)
 
@@ -458,7 +614,10 @@ class SQLiteStore:
     async def tokens(self, user: int) -> list[ApiToken]:
         sql = "SELECT id, user, name, created_at FROM api_tokens WHERE user = ? ORDER BY id"
         return await self._read(
-            lambda db: [ApiToken(row["id"], row["user"], row["name"], row["created_at"]) for row in db.execute(sql, (user,))], "tokens"
+            lambda db: [
+                ApiToken(row["id"], row["user"], row["name"], row["created_at"]) for row in db.execute(sql, (user,))
+            ],
+            "tokens",
         )
 
     async def token_user(self, token_hash: str) -> User | None:
@@ -473,7 +632,9 @@ class SQLiteStore:
     async def end_session(self, nonce_sha256: str, expires: int, now: int) -> None:
         def end(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM ended_sessions WHERE expires < ?", (now,))
-            db.execute("INSERT OR IGNORE INTO ended_sessions (nonce_sha256, expires) VALUES (?, ?)", (nonce_sha256, expires))
+            db.execute(
+                "INSERT OR IGNORE INTO ended_sessions (nonce_sha256, expires) VALUES (?, ?)", (nonce_sha256, expires)
+            )
 
         await self._write(in_transaction(end), "end_session")
 

@@ -23,6 +23,12 @@ What it does, all in this process except the ``stats`` commands:
    salts or sessions: they are not counters), and ``crumbless stats SITE --json --limit 1000``
    run as a separate process for each site over ``RANGES``.
 
+The recorded fixture was made at b78f475 with one fix applied first: the top lists' ``HAVING
+{order} > 0`` became ``HAVING sum({order}) > 0``. SQLite reads a bare column name in HAVING as
+that column of some row of the group, not as the result's alias, so a value whose chosen row
+had a 0 there (an exit page whose exit had moved on that day) was left out of its list: the
+exit list missed pages with several exits. The data itself is byte for byte what b78f475 wrote.
+
 Usage (from a checkout of the commit to record, e.g. an unpacked ``git archive``)::
 
     python tests/data/make_schema3_fixture.py --commit "$(git rev-parse --short HEAD)" --out tests/data

@@ -1,5 +1,5 @@
 -- Counter rows as the schema-3 counter layout wrote them: tables sites, daily and hourly
--- (columns as in migrations 1 to 3), recorded at commit b78f475 by tests/data/make_schema3_fixture.py.
+-- (columns as in migrations 1 to 3), recorded at commit b78f475 with the HAVING fix by tests/data/make_schema3_fixture.py.
 -- Loaded into a schema-3 database by tests/test_migration_v2.py. Generated: do not edit by hand.
 INSERT INTO sites (id, website_id, domain, name, timezone, extra_domains, created_at) VALUES
 (1, '5a0d8c34-6f1e-4c5b-9a27-3e8f01b2c4d6', 'example.com', 'example.com', 'UTC', '', '2026-01-28T09:00:00+00:00'),

@@ -1,0 +1,154 @@
+"""Monthly roll-ups: any range read through them is exactly the same read over daily rows.
+
+The store answers a range with whole months from ``monthly`` and the days at its ends from
+``daily`` (``collector/store/periods.py``). These tests write random batches of counters as the
+flusher does — across month boundaries, with late flushes for days already passed, negative
+additions that bring rows back to zero, and retention cutting a month in two — and then read
+every list and the totals over random ranges twice: as the store does, and with its month path
+turned off so that only daily rows are summed. Both must agree to the last counter and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.aggregator import Aggregator, Batch
+from collector.config import for_database
+from collector.localtime import day_number
+from collector.model import COUNTERS, DROP_REASONS, EXITS, LISTS, SLOTS, TopList
+from collector.store import Store, opened_store
+from collector.store import periods, sqlite
+
+FIRST = day_number(date(2026, 1, 25))
+LAST = day_number(date(2026, 4, 5))  # three month boundaries, a 31-, a 28- and a 31-day month
+SITE = 1
+DIMS = ("total", "page", "source", "country", "event", "event_prop", "dropped")
+VALUES = ("/", "/a", "/b", "Google", "DE", "Signup", "x\x1fy\x1fz", "(other)", "bot:spider")
+
+additions = st.tuples(
+    st.integers(FIRST, LAST),
+    st.sampled_from(DIMS),
+    st.sampled_from(VALUES),
+    st.integers(0, len(COUNTERS) - 1),
+    st.integers(-3, 40),
+)
+flushes = st.lists(st.lists(additions, min_size=1, max_size=40), min_size=1, max_size=6)
+ranges = st.lists(st.tuples(st.integers(FIRST - 3, LAST + 3), st.integers(0, 80)), min_size=1, max_size=6)
+
+
+def batch_of(rows: list[tuple[int, str, str, int, int]]) -> Batch:
+    counts = Aggregator(max_values=1000)
+    for day, dim, value, column, n in rows:
+        counts.add(SITE, day, dim, "" if dim == "total" else value, column, n)
+    return counts.drain()
+
+
+@pytest.fixture
+def daily_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A switch that makes the store read every range from daily rows alone."""
+    real = sqlite.split
+
+    def switch(on: bool) -> None:
+        monkeypatch.setattr(sqlite, "split", (lambda a, b: periods.Parts(((a, b),) if a <= b else (), None)) if on else real)
+
+    yield switch
+    monkeypatch.setattr(sqlite, "split", real)
+
+
+async def read_all(store: Store, spans: list[tuple[int, int]]) -> list[Any]:
+    out: list[Any] = []
+    listings: list[TopList] = [*LISTS, DROP_REASONS]
+    for first, last in spans:
+        out.append(await store.totals(SITE, first, last))
+        for listing in listings:
+            out.append(await store.breakdown(SITE, listing, first, last, 50))
+            out.append(await store.breakdown(SITE, listing, first, last, 2, 1, "a"))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=flushes, spans=ranges, cut=st.one_of(st.none(), st.integers(FIRST, LAST)))
+def test_reads_through_roll_ups_equal_reads_over_days(
+    tmp_path_factory: pytest.TempPathFactory, daily_only: Any,
+    batches: list[list[tuple[int, str, str, int, int]]], spans: list[tuple[int, int]], cut: int | None,
+) -> None:
+    path = tmp_path_factory.mktemp("rollups") / "crumbless.db"
+    wanted = [(first, first + length) for first, length in spans]
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        async with opened_store(for_database(path)) as store:
+            await store.add_site("example.com", "example.com", "UTC", ())
+            # Later days first, then earlier ones: a late flush lands in a month already summed.
+            for rows in sorted(batches, key=lambda rows: -max(day for day, *_ in rows)):
+                await store.write_counts(batch_of(rows))
+            if cut is not None:
+                await store.delete_before(SITE, cut)
+            daily_only(False)
+            through_months = await read_all(store, wanted)
+            daily_only(True)
+            over_days = await read_all(store, wanted)
+            return through_months, over_days
+
+    through_months, over_days = asyncio.run(scenario())
+    assert through_months == over_days
+
+
+def test_a_month_row_is_its_days_summed_and_zero_rows_are_not_kept(tmp_path: Path) -> None:
+    """An exit that moves on within a later flush brings the earlier page row back to zero."""
+    day = day_number(date(2026, 2, 27))
+
+    async def scenario() -> list[tuple[Any, ...]]:
+        async with opened_store(for_database(tmp_path / "crumbless.db")) as store:
+            await store.add_site("example.com", "example.com", "UTC", ())
+            counts = Aggregator(1000)
+            counts.add(SITE, day, "page", "/gone", EXITS, 1)
+            await store.write_counts(counts.drain())
+            counts.add(SITE, day, "page", "/gone", EXITS, -1)
+            counts.add(SITE, day, "page", "/stays", EXITS, 1)
+            await store.write_counts(counts.drain())
+            return await store.execute_write_fn(
+                lambda db: db.execute(
+                    "SELECT 'daily', count(*), sum(exits) FROM daily UNION ALL SELECT 'monthly', count(*), sum(exits) FROM monthly"
+                ).fetchall()
+            )
+
+    assert [tuple(r) for r in asyncio.run(scenario())] == [("daily", 1, 1), ("monthly", 1, 1)]
+
+
+def test_the_entry_page_is_a_slot_of_the_page_row() -> None:
+    """The model's one place where a visit value is counted in another dimension's row."""
+    assert SLOTS["entry_page"].dimension == "page"
+    assert {s.dimension for k, s in SLOTS.items() if k != "entry_page"} == {k for k in SLOTS if k != "entry_page"}
+
+
+@pytest.mark.parametrize(
+    "first, last, days, months",
+    [
+        ("2026-01-01", "2026-01-31", [], ("2026-01", "2026-01")),
+        ("2026-01-02", "2026-01-31", [("2026-01-02", "2026-01-31")], None),
+        ("2025-12-02", "2026-12-01", [("2025-12-02", "2025-12-31"), ("2026-12-01", "2026-12-01")], ("2026-01", "2026-11")),
+        ("2026-02-01", "2026-03-31", [], ("2026-02", "2026-03")),
+        ("2026-02-10", "2026-02-09", [], None),
+    ],
+)
+def test_a_range_splits_into_whole_months_and_the_days_around_them(
+    first: str, last: str, days: list[tuple[str, str]], months: tuple[str, str] | None
+) -> None:
+    def day(text: str) -> int:
+        return day_number(date.fromisoformat(text))
+
+    def month(text: str) -> int:
+        year, number = map(int, text.split("-"))
+        return year * 12 + number - 1
+
+    parts = periods.split(day(first), day(last))
+    assert parts.days == tuple((day(a), day(b)) for a, b in days)
+    assert parts.months == (None if months is None else (month(months[0]), month(months[1])))
