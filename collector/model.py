@@ -119,6 +119,10 @@ BY_KEY: Mapping[str, Dimension] = MappingProxyType({d.key: d for d in DIMENSIONS
 BY_CODE: Mapping[int, Dimension] = MappingProxyType({d.code: d for d in DIMENSIONS})
 TOTAL, PAGE, DROPPED = BY_KEY["total"], BY_KEY["page"], BY_KEY["dropped"]
 
+RANKED: tuple[str, ...] = ("visitors", "entry_visitors", "exits", "events")
+"""Counters a list ranks by that ``monthly`` has an index for (migration 5): a top list over a
+long range reads each month's values best first and stops once no unread value can reach it."""
+
 HOST_DIMENSIONS: tuple[str, ...] = ("source",)
 """Dimensions whose values are named after a host, which the audit judges as hosts."""
 

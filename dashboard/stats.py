@@ -79,13 +79,13 @@ def entry(listing: TopList, value: str, row: Row) -> dict[str, Any]:
 async def report(store: CounterReader, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
     first, last = period.days
     # Side by side: the store answers them on several connections at once (READERS in collector/store/sqlite.py).
-    *lists, (dropped_rows, _) = await asyncio.gather(
-        *(store.breakdown(site.id, listing, first, last, limit) for listing in LISTS),
-        store.breakdown(site.id, DROP_REASONS, first, last, 100),
+    *lists, dropped_rows = await asyncio.gather(
+        *(store.top(site.id, listing, first, last, limit) for listing in LISTS),
+        store.top(site.id, DROP_REASONS, first, last, 100),
     )
     top = {
         listing.key: [entry(listing, value, row) for value, row in rows]
-        for listing, (rows, _) in zip(LISTS, lists, strict=True)
+        for listing, rows in zip(LISTS, lists, strict=True)
     }
     dropped = {value: row["drops"] for value, row in dropped_rows}
     return {

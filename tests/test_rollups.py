@@ -11,6 +11,7 @@ turned off so that only daily rows are summed. Both must agree to the last count
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from collector.aggregator import Aggregator, Batch
 from collector.config import for_database
 from collector.localtime import day_number
-from collector.model import COUNTERS, DROP_REASONS, EXITS, LISTS, SLOTS, TopList
+from collector.model import COUNTERS, DROP_REASONS, ENTRY_VISITORS, EXITS, LISTS, PAGEVIEWS, SLOTS, VISITORS, TopList
 from collector.store import Store, opened_store
 from collector.store import periods, sqlite
 
@@ -71,6 +72,7 @@ async def read_all(store: Store, spans: list[tuple[int, int]]) -> list[Any]:
         for listing in listings:
             out.append(await store.breakdown(SITE, listing, first, last, 50))
             out.append(await store.breakdown(SITE, listing, first, last, 2, 1, "a"))
+            out.append(await store.top(SITE, listing, first, last, 5))
     return out
 
 
@@ -99,6 +101,40 @@ def test_reads_through_roll_ups_equal_reads_over_days(
 
     through_months, over_days = asyncio.run(scenario())
     assert through_months == over_days
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    skew=st.floats(0.0, 2.0), values=st.integers(1, 300), days=st.integers(3, 120), start=st.integers(0, 40),
+    limit=st.integers(1, 12), seed=st.integers(0, 2**16),
+)
+def test_top_lists_pruned_by_months_equal_the_summed_ones(
+    tmp_path_factory: pytest.TempPathFactory, skew: float, values: int, days: int, start: int, limit: int, seed: int
+) -> None:
+    """From flat (every value alike, many ties) to steep Zipf lists, over ranges in and across months."""
+    rng = random.Random(seed)
+    path = tmp_path_factory.mktemp("top") / "crumbless.db"
+    counts = Aggregator(10_000)
+    for day in range(FIRST, FIRST + 160):
+        for rank in range(1, values + 1):
+            n = rng.random() * 30 / rank**skew
+            if n >= 1 or rng.random() < n:
+                for column, share in ((VISITORS, 1.0), (PAGEVIEWS, 1.5), (ENTRY_VISITORS, 0.4), (EXITS, 0.3)):
+                    counts.add(SITE, day, "page", f"/p{rank}", column, max(1, int(n * share)) if share == 1.0 else int(n * share))
+    first, last = FIRST + start, FIRST + start + days
+
+    async def scenario() -> list[tuple[Any, Any]]:
+        async with opened_store(for_database(path)) as store:
+            await store.add_site("example.com", "example.com", "UTC", ())
+            await store.write_counts(counts.drain())
+            pages = [t for t in LISTS if t.dimension == "page"]
+            return [
+                (await store.top(SITE, t, first, last, limit), (await store.breakdown(SITE, t, first, last, limit))[0])
+                for t in pages
+            ]
+
+    for pruned, summed in asyncio.run(scenario()):
+        assert pruned == summed
 
 
 def test_a_month_row_is_its_days_summed_and_zero_rows_are_not_kept(tmp_path: Path) -> None:

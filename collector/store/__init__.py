@@ -147,6 +147,13 @@ class CounterReader(Protocol):
         """
         ...
 
+    async def top(
+        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int
+    ) -> list[tuple[str, Row]]:
+        """Exactly ``breakdown(site, listing, first_day, last_day, limit)``'s rows (no count, no
+        search), read however is fastest: the overview's lists over long ranges."""
+        ...
+
     async def has_data(self, site: int) -> bool: ...
 
 

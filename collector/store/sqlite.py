@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.aggregator import Batch
-from collector.model import BY_CODE, BY_KEY, COUNTERS, HOURLY_COUNTERS, TOTAL, TopList
+from collector.model import BY_CODE, BY_KEY, COUNTERS, HOURLY_COUNTERS, RANKED, TOTAL, TopList
 from collector.sites import Site
 from collector.store import ApiToken, Row, User, new_session_key
 from collector.store.connections import Connection, Job, T, in_transaction, transaction
@@ -152,6 +152,73 @@ def _write_batch(db: sqlite3.Connection, daily: list[list[Any]], monthly: list[l
         months = [[site, code, month_of(day), text] for site, code, day, text, *_ in shrinking]
         db.execute(_DAILY_ZEROS, (_json(shrinking),))
         db.execute(_MONTHLY_ZEROS, (_json(months),))
+
+
+SCAN_DAYS = 3
+"""Ranges shorter than this are summed outright: a few days' rows cost less than pruning them."""
+TOP_DEPTH = 4096
+"""How deep ``top`` reads each month best first before it sums every value instead."""
+
+
+def _best_first(
+    db: sqlite3.Connection, rank: str, site: int, dim: int, months: Sequence[int], depth: int
+) -> tuple[list[int], int]:
+    """The values among each month's ``depth`` best, and the most a value not among them can have
+    over all the months (the sum of each month's last figure read; 0 for a month read to its end)."""
+    seen: dict[int, None] = {}
+    bound = 0
+    for month in months:
+        best = db.execute(
+            f"SELECT value, {rank} FROM monthly WHERE site = ? AND dim = ? AND month = ? AND {rank} > 0 "
+            f"ORDER BY {rank} DESC LIMIT ?",
+            (site, dim, month, depth),
+        ).fetchall()
+        seen.update(dict.fromkeys(value for value, _ in best))
+        if len(best) == depth:
+            bound += best[-1][1]
+    return list(seen), bound
+
+
+def _totals_of(
+    db: sqlite3.Connection,
+    counters: Sequence[str],
+    site: int,
+    dim: int,
+    days: Sequence[int],
+    months: Sequence[int],
+    values: Sequence[int],
+) -> dict[int, Row]:
+    """Exact totals over ``days`` and whole ``months`` for some values, by point lookups on the keys."""
+    if not values:
+        return {}
+    picked = ", ".join(counters)
+    marks = ", ".join("?" * len(values))
+    queries, params = [], []
+    for table, periods_, column in (("daily", days, "day"), ("monthly", months, "month")):
+        if periods_:
+            queries.append(
+                f"SELECT value, {picked} FROM {table} WHERE site = ? AND dim = ? "
+                f"AND {column} IN ({', '.join('?' * len(periods_))}) AND value IN ({marks})"
+            )
+            params += [site, dim, *periods_, *values]
+    sums = ", ".join(f"sum({c}) AS {c}" for c in counters)
+    rows = db.execute(f"SELECT value, {sums} FROM ({' UNION ALL '.join(queries)}) GROUP BY value", params)
+    totals = {row["value"]: {c: row[c] for c in counters} for row in rows}
+    return {value: totals.get(value, dict.fromkeys(counters, 0)) for value in values}
+
+
+def _first_rows(db: sqlite3.Connection, listing: TopList, exact: dict[int, Row], limit: int) -> list[tuple[str, Row]]:
+    """The list's first rows among values whose exact totals are known, in ``breakdown``'s order."""
+    ranked = [(value, row) for value, row in exact.items() if row[listing.rank_counter] > 0]
+    ids = [value for value, _ in ranked]
+    texts = (
+        dict(db.execute(f"SELECT id, value FROM dim_values WHERE id IN ({', '.join('?' * len(ids))})", ids))
+        if ids
+        else {}
+    )
+    keyed = [(tuple(-row[c] for c in listing.order), texts[value], row) for value, row in ranked]
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [(text, row) for _, text, row in keyed[:limit]]
 
 
 def _parts_sql(select: str, site: int, dim: int, first: int, last: int) -> tuple[str, list[int]]:
@@ -468,6 +535,44 @@ class SQLiteStore:
             return [], int(db.execute(f"SELECT count(*) FROM ({grouped})", params).fetchone()[0])
 
         return await self._read(read, "breakdown")
+
+    async def top(
+        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int
+    ) -> list[tuple[str, Row]]:
+        """The first ``limit`` values of a list, as ``breakdown`` gives them, without summing every value.
+
+        A threshold algorithm (Fagin's): each month the range touches is read best first from its
+        ``monthly`` index, and a value met there gets its exact total over the range. A value not
+        met yet has, in each month, at most the last figure read there (a part of a month holds
+        no more than the month), so once that sum is below the ``limit``-th exact total no unread
+        value can enter or tie: the answer is exact. Skewed lists (pages, sources) stop after a
+        few dozen values per month; short ranges, and lists that would need to read deep, are
+        simply summed like ``breakdown``.
+        """
+        months = tuple(range(month_of(first_day), month_of(last_day) + 1))
+        if listing.rank_counter not in RANKED or last_day - first_day < SCAN_DAYS or first_day > last_day:
+            return (await self.breakdown(site, listing, first_day, last_day, limit))[0]
+        code = BY_KEY[listing.dimension].code
+        parts = split(first_day, last_day)
+        days = [d for first, last in parts.days for d in range(first, last + 1)]
+        whole = list(range(parts.months[0], parts.months[1] + 1)) if parts.months else []
+
+        def read(db: sqlite3.Connection) -> list[tuple[str, Row]] | None:
+            exact: dict[int, Row] = {}
+            depth = max(2 * limit, 16)
+            while depth <= TOP_DEPTH:
+                seen, bound = _best_first(db, listing.rank_counter, site, code, months, depth)
+                new = [value for value in seen if value not in exact]
+                exact.update(_totals_of(db, listing.counters, site, code, days, whole, new))
+                ranks = sorted((row[listing.rank_counter] for row in exact.values()), reverse=True)
+                threshold = ranks[limit - 1] if len(ranks) >= limit and ranks[limit - 1] > 0 else 1
+                if bound < threshold:
+                    return _first_rows(db, listing, exact, limit)
+                depth *= 4
+            return None  # too flat to prune well: sum every value instead
+
+        rows = await self._read(read, "top")
+        return rows if rows is not None else (await self.breakdown(site, listing, first_day, last_day, limit))[0]
 
     async def has_data(self, site: int) -> bool:
         sql = "SELECT 1 FROM daily WHERE site = ? AND dim = ? LIMIT 1"
