@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -117,11 +118,20 @@ _SITE_TABLES = (
 )
 
 
+MAX_COUNTER = 2**53
+"""Larger additions are refused: SQLite's JSON reads a bigger integer as a float, which would then
+be stored in a counter and sum inexactly. No real counter comes near it (a millisecond counter
+reaches it after 285,000 years of engagement)."""
+
+
 def _batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]]]:
     """The batch's daily rows and their monthly sums, as [site, dim code, day or month, text, *counters]."""
     daily: list[list[Any]] = []
     monthly: dict[tuple[int, int, int, str], list[int]] = {}
     months: dict[int, int] = {}
+    rows = itertools.chain(batch.daily.values(), batch.hourly.values())
+    if any(abs(n) >= MAX_COUNTER for row in rows for n in row):
+        raise StoreError(f"a counter addition is beyond {MAX_COUNTER}; nothing of this batch was written")
     for (site, day, dim, text), row in batch.daily.items():
         if not any(row):
             continue
@@ -384,7 +394,7 @@ class SQLiteStore:
     # ── counters ──────────────────────────────────────────────────────────────────────────────
 
     async def write_counts(self, batch: Batch) -> None:
-        daily, monthly = _batch_rows(batch)
+        daily, monthly = _batch_rows(batch)  # checks every number before anything is written
         hourly = _json([[*key, *row] for key, row in batch.hourly.items() if any(row)])
         await self._write(in_transaction(lambda db: _write_batch(db, daily, monthly, hourly)), "write_counts")
 
