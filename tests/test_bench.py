@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-IN_PROCESS = ("storage", "memory", "dashboard")
+IN_PROCESS = ("storage", "memory", "dashboard", "busy")
+YEARS = ("dashboard", "busy")  # one implementation, two sizes of site
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,9 @@ def test_memory_drops_one_record_per_visitor(report: dict[str, Any]) -> None:
     assert 0 < per_visitor["of which freed at day close"]["value"] <= per_visitor["bytes per daily visitor (tracemalloc)"]["value"]
 
 
-def test_dashboard_times_both_ranges_over_a_year(report: dict[str, Any]) -> None:
-    details = report["results"]["dashboard"]["details"]
+@pytest.mark.parametrize("name", YEARS)
+def test_a_year_of_data_times_both_ranges(report: dict[str, Any], name: str) -> None:
+    details = report["results"][name]["details"]
     assert set(details["timings"]) == {"30d", "365d"}
     for timing in details["timings"].values():
         for kind in ("http_ms", "stats_ms"):
@@ -84,3 +86,38 @@ def test_dashboard_times_both_ranges_over_a_year(report: dict[str, Any]) -> None
             assert timing[kind]["median"] <= timing[kind]["p95"] <= max(runs)
     year, month = details["totals"]["365"], details["totals"]["30"]
     assert year["pageviews"] > month["pageviews"] > 0
+
+
+@pytest.mark.parametrize("name", YEARS)
+def test_a_year_of_data_stores_every_pageview_written_and_weighs_the_file(report: dict[str, Any], name: str) -> None:
+    details = report["results"][name]["details"]
+    shown = figures(report, name)
+    samples = details["samples"]
+    assert len(samples) == details["year"]["sample_days"]
+    for sample in samples:  # each sample day counted every pageview it sent
+        assert sample["pageviews"] == sample["sent"]["pageview"] > 0
+    written = details["pageviews_written"]
+    # the year, and the visits running past its last midnight
+    assert written * 0.99 <= details["totals"]["365"]["pageviews"] <= written
+    assert details["pageviews_stored"] == written
+    assert shown[label(details, "pageviews stored / written")]["passed"] is True
+    size = shown[label(details, "database file (+WAL)")]["value"]
+    assert size == details["file"]["database"] + details["file"]["wal"] > 0
+    assert shown[label(details, "bytes per pageview")]["value"] == pytest.approx(size / written)
+    per_day = sum(s["pageviews"] for s in samples) / len(samples)
+    assert shown[label(details, "pageviews per day")]["value"] == pytest.approx(per_day)
+
+
+def label(details: dict[str, Any], figure: str) -> str:
+    prefix = details["year"]["label"]
+    return f"{prefix} {figure}" if prefix else figure
+
+
+def test_the_busy_year_is_labelled_and_judged_on_its_file(report: dict[str, Any]) -> None:
+    busy, small = figures(report, "busy"), figures(report, "dashboard")
+    assert all(text.startswith("busy year ") for text in busy)
+    assert {text.removeprefix("busy year ") for text in busy} == set(small)  # the same figures, one implementation
+    assert busy["busy year bytes per pageview"]["target"] != ""
+    assert small["bytes per pageview"]["target"] == ""
+    year = report["results"]["busy"]["details"]["year"]
+    assert (year["pages"], year["referring_sites"], year["countries"]) == (20_000, 3_000, 150)

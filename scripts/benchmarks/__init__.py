@@ -1,8 +1,10 @@
 """The performance benchmarks of DESIGN §9, run by ``scripts/bench`` (entry point: ``main.py``).
 
-One module per measurement — ``ingest``, ``storage``, ``dashboard``, ``memory`` — each with a
-``run(quick) -> Result``; shared pieces: ``traffic`` (the synthetic site and its visitors),
-``countries`` (their addresses and a country database for them), ``inprocess`` (the real app
-driven by a simulated clock), ``results`` (figures and the table), ``machine``, and for the
-ingest benchmark ``bare_app.py`` (the baseline server) and ``beacons.lua`` (the wrk script).
+One module per measurement — ``ingest``, ``storage``, ``dashboard``, ``busy``, ``memory`` — each
+with a ``run(quick) -> Result`` (``busy`` is the dashboard benchmark run with a busy site's
+``Year``: ``dashboard`` holds the one implementation both use); shared pieces: ``traffic`` (the
+synthetic site and its visitors), ``countries`` (their addresses and a country database for
+them), ``inprocess`` (the real app driven by a simulated clock), ``results`` (figures and the
+table), ``machine``, and for the ingest benchmark ``bare_app.py`` (the baseline server) and
+``beacons.lua`` (the wrk script).
 """

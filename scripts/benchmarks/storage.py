@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from collector.aggregator import COLUMNS
 from scripts.benchmarks import inprocess, traffic
 from scripts.benchmarks.results import Figure, Result, at_most
 from tests.support import Clock
@@ -72,14 +71,22 @@ def file_bytes(database: Path) -> dict[str, int]:
 
 def contents(database: Path) -> dict[str, Any]:
     """Rows per table and per ``daily`` dimension, and bytes per table where SQLite can tell."""
+    # Imported here, not with the module: this function reads the store's layout, which the store
+    # may change, while ``file_bytes`` (which the year benchmarks use too) depends on no layout.
+    from collector.model import BY_CODE, COUNTERS, TOTAL
+
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         rows = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        dims = dict(db.execute("SELECT dim, count(*) FROM daily GROUP BY dim ORDER BY count(*) DESC").fetchall())
-        # Rows whose counters have all come back to zero (an exit moved on to another page): kept, saying nothing.
-        zero = " AND ".join(f"{c} = 0" for c in COLUMNS)
-        empty = dict(db.execute(f"SELECT dim, count(*) FROM daily WHERE {zero} GROUP BY dim ORDER BY count(*) DESC").fetchall())
-        totals = db.execute("SELECT coalesce(sum(pageviews), 0), coalesce(sum(events), 0), coalesce(sum(visitors), 0) FROM daily WHERE dim = 'total'").fetchone()
+        by_dim = "SELECT dim, count(*) FROM daily {} GROUP BY dim ORDER BY count(*) DESC"
+        dims = {BY_CODE[code].key: n for code, n in db.execute(by_dim.format(""))}
+        # Rows whose counters have all come back to zero (an exit moved on to another page): the store deletes them.
+        zero = " AND ".join(f"{c} = 0" for c in COUNTERS)
+        empty = {BY_CODE[code].key: n for code, n in db.execute(by_dim.format(f"WHERE {zero}"))}
+        totals = db.execute(
+            "SELECT coalesce(sum(pageviews), 0), coalesce(sum(events), 0), coalesce(sum(visitors), 0) FROM daily WHERE dim = ?",
+            (TOTAL.code,),
+        ).fetchone()
         try:
             table_bytes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY sum(pgsize) DESC").fetchall())
         except sqlite3.Error:

@@ -66,7 +66,7 @@ SEARCH_AND_SOCIAL: tuple[tuple[str, float], ...] = (
 )
 DIRECT_SHARE = 40.0
 LONG_TAIL_SHARE = 12.0          # referring sites beyond the well-known ones
-LONG_TAIL_SITES = 3000
+LONG_TAIL_SITES = 3000          # how many of them, by default
 CAMPAIGN_SHARE = 0.04           # visits landing with UTM tags
 EVENT_SHARE = 0.06              # visits that fire a custom event
 
@@ -127,6 +127,26 @@ class Habits:
     engagement_share: float = 0.7       # pageviews followed by an engagement ping
     second_visit_share: float = 0.12    # visitors who come back later the same day
 
+    def pageviews_per_visitor(self) -> float:
+        """The mean pageviews a visitor of one day brings, so a benchmark can size a day by pageviews.
+
+        A second visit starts 1–6 hours after the first and only counts if it falls before
+        midnight, so its chance depends on the diurnal rhythm; integrated numerically over it.
+        """
+        steps = 1000
+        same_day = 0.0
+        for hour, weight in enumerate(HOUR_WEIGHTS):
+            room = 24 - hour  # hours left in the day once the first visit's hour has started
+            # first visit at hour + u (u uniform in [0, 1)), the second 1–6 hours later, uniform
+            inside = sum(min(max((room - (k + 0.5) / steps - 1) / 5, 0.0), 1.0) for k in range(steps)) / steps
+            same_day += weight * inside
+        same_day /= sum(HOUR_WEIGHTS)
+        return self.pageviews_per_visit * (1 + self.second_visit_share * same_day)
+
+    def visitors_for(self, pageviews_per_day: float) -> int:
+        """Visitors a day must have to bring about ``pageviews_per_day`` pageviews."""
+        return round(pageviews_per_day / self.pageviews_per_visitor())
+
 
 @dataclass(frozen=True)
 class Visitor:
@@ -137,19 +157,30 @@ class Visitor:
 
 
 class Site:
-    """The site's audience: draws visitors, visits and their beacons."""
+    """The site's audience: draws visitors, visits and their beacons.
 
-    def __init__(self, website_id: str, pages: int, habits: Habits = Habits(), seed: int = 1) -> None:
+    ``pages`` paths, ``referring_sites`` sites in the long tail of referrers and visitors from the
+    first ``country_count`` countries of ``countries.COUNTRIES``: how many distinct values a day
+    brings is what sizes the stored rows and the dashboard's top lists, so a busy site's audience
+    is wider on all three, not just more numerous.
+    """
+
+    def __init__(
+        self, website_id: str, pages: int, habits: Habits = Habits(), seed: int = 1,
+        referring_sites: int = LONG_TAIL_SITES, country_count: int = countries.COMMON,
+    ) -> None:
+        if not 1 <= country_count <= len(countries.BLOCKS):
+            raise ValueError(f"country_count must be 1–{len(countries.BLOCKS)}, not {country_count}")
         self.website_id = website_id
         self.habits = habits
         self.rng = random.Random(seed)
         self.pages = Weighted([page_path(r) for r in range(pages)], zipf_weights(pages))
         self.agents = Weighted(USER_AGENTS, [w for _, w, _ in USER_AGENTS])
         self.languages = Weighted(LANGUAGES, zipf_weights(len(LANGUAGES), 1.2))
-        self.countries = Weighted(countries.BLOCKS, countries.SHARES)
+        self.countries = Weighted(countries.BLOCKS[:country_count], countries.SHARES[:country_count])
         self.serials = collections.Counter[str]()
-        tail = [f"https://{_WORDS[i % len(_WORDS)]}-{i}.example/posts/{i * 7 % 1000}" for i in range(LONG_TAIL_SITES)]
-        zipf = zipf_weights(LONG_TAIL_SITES)
+        tail = [f"https://{_WORDS[i % len(_WORDS)]}-{i}.example/posts/{i * 7 % 1000}" for i in range(referring_sites)]
+        zipf = zipf_weights(referring_sites)
         total = sum(zipf)
         tail_weights = [w * LONG_TAIL_SHARE / total for w in zipf]
         self.referrers = Weighted(
