@@ -25,24 +25,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-COUNTERS: tuple[str, ...] = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "bounces",
-    "duration_s",
-    "events",
-    "engaged_ms",
-    "scroll_sum",
-    "scroll_n",
-    "entry_visitors",
-    "entries",
-    "entry_pageviews",
-    "entry_bounces",
-    "entry_duration_s",
-    "exits",
-    "drops",
-)
+_VISIT = ("visitors", "visits", "pageviews", "bounces", "duration_s")
+_ENGAGEMENT = ("engaged_ms", "scroll_sum", "scroll_n")
+_ENTRY = ("entry_visitors", "entries", "entry_pageviews", "entry_bounces", "entry_duration_s")
+
+COUNTERS: tuple[str, ...] = (*_VISIT, "events", *_ENGAGEMENT, *_ENTRY, "exits", "drops")
 """Every counter column of a stored row, in storage order. All are additive: a range's figure is
 the sum of its rows' (DESIGN §4), which is what lets roll-ups and imports simply add up."""
 
@@ -79,27 +66,13 @@ class Dimension:
     counters: tuple[str, ...]  # the counters its rows can carry (the others stay 0)
 
 
-_VISIT = ("visitors", "visits", "pageviews", "bounces", "duration_s")
-
 DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("total", 0, "site", (*_VISIT, "events")),
     Dimension(
         "page",
         1,
         "page",
-        (
-            "visitors",
-            "pageviews",
-            "engaged_ms",
-            "scroll_sum",
-            "scroll_n",
-            "entry_visitors",
-            "entries",
-            "entry_pageviews",
-            "entry_bounces",
-            "entry_duration_s",
-            "exits",
-        ),
+        ("visitors", "pageviews", *_ENGAGEMENT, *_ENTRY, "exits"),
     ),
     Dimension("source", 2, "visit", _VISIT),
     Dimension("utm_source", 3, "visit", _VISIT),
@@ -151,13 +124,13 @@ class Slot:
 
 
 _OWN = VisitColumns(VISITORS, VISITS, PAGEVIEWS, BOUNCES, DURATION)
-_ENTRY = VisitColumns(ENTRY_VISITORS, ENTRIES, ENTRY_PAGEVIEWS, ENTRY_BOUNCES, ENTRY_DURATION)
+_ENTRY_COLUMNS = VisitColumns(ENTRY_VISITORS, ENTRIES, ENTRY_PAGEVIEWS, ENTRY_BOUNCES, ENTRY_DURATION)
 
 SLOTS: Mapping[str, Slot] = MappingProxyType(
     {
         "total": Slot("total", "total", _OWN),
         **{d.key: Slot(d.key, d.key, _OWN) for d in DIMENSIONS if d.level == "visit"},
-        "entry_page": Slot("entry_page", "page", _ENTRY),
+        "entry_page": Slot("entry_page", "page", _ENTRY_COLUMNS),
     }
 )
 VISIT_DIMENSIONS: tuple[str, ...] = tuple(d.key for d in DIMENSIONS if d.level == "visit")
