@@ -21,7 +21,7 @@ from collector.audit.addresses import AddressRules
 from collector.audit.database import Row, Table
 from collector.audit.files import Target, spill_files
 from collector.audit.findings import SCHEMA, UNCHECKED, Finding, Report
-from collector.audit.schema import _judge_value as judge_value  # one judgement for a row, stored or pending
+from collector.audit.schema import judge_value  # one judgement for a row, stored or pending
 from collector.model import COUNTERS, HOURLY_COUNTERS
 from collector.spill import DAILY_KEY, HOURLY_KEY, decode, problems
 

@@ -135,10 +135,10 @@ def check_rows(db: Database, schema: Schema, rules: AddressRules, report: Report
         for row in db.rows_to_inspect(table):
             for column, value in row.values.items():
                 if (table.name, column) not in EXPLAINED:
-                    _judge_value(row, column, value, rules, report)
+                    judge_value(row, column, value, rules, report)
 
 
-def _judge_value(row: Row, column: str, value: Any, rules: AddressRules, report: Report) -> None:
+def judge_value(row: Row, column: str, value: Any, rules: AddressRules, report: Report) -> None:
     where = row.where(column)
     if isinstance(value, int) and abs(value) >= HASH_SIZED:
         report.add(Finding(SCHEMA, where, "integer too large for a counter, day or id (the size of a hash)"))
