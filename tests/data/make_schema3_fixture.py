@@ -418,7 +418,7 @@ class Audience:
         kind = self.rng.random()
         if self.spec.domain == "example.com":
             if kind < 0.35:
-                return "Outbound Link: Click", {"url": self.rng.choice(("https://github.com/crumbless", "https://pypi.org/", "https://sqlite.org/wal.html"))}, True
+                return "Outbound Link: Click", {"url": self.rng.choice(("https://github.com/crumbless", "https://docs.example.org/", "https://sqlite.org/wal.html"))}, True
             if kind < 0.6:
                 return "File Download", {"url": f"https://example.com/files/report-{self.rng.randrange(60)}.pdf"}, True
             if kind < 0.8:
