@@ -34,7 +34,7 @@ from collector.localtime import day_number
 from collector.retention import Retention
 from collector.sites import SiteRegistry
 from collector.spill import SpillFile
-from collector.store import CounterWriter, StoreError, open_store
+from collector.store import CounterWriter, open_store
 from collector.visitors import MemoryVisitorState
 from dashboard.context import Dashboard
 from dashboard.routes import routes as dashboard_routes
@@ -100,10 +100,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         flusher.restore_spilled()  # what the last stop could not write, counted before anything new
         retention = Retention(store, sites, settings.retention_days, clock)
         housekeeping = Housekeeping(sites, salts, visitors, aggregator, geo, clock, retention=retention)
-        try:
-            await housekeeping.close_days()
-        except StoreError as exc:  # a locked database must not keep the collector from starting
-            log.warning("closing past days failed, housekeeping retries it: %s", exc)
+        await housekeeping.attempt(housekeeping.close_days)  # a locked database must not keep it from starting
         app.state.store, app.state.collector = store, collector
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
         tasks = [asyncio.create_task(flusher.run()), asyncio.create_task(housekeeping.run())]

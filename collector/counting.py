@@ -84,6 +84,7 @@ def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
 
 
 _HOURLY: VisitColumns = SLOTS["total"].columns  # the hourly table's columns are the site totals'
+_ENTRY_PAGE = SLOTS["entry_page"]
 
 
 def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
@@ -94,7 +95,7 @@ def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
         value = getattr(hit, dim)
         if value:
             values.append((dim, fold(hit.site, hit.day, dim, value)))
-    values.append(("entry_page", fold(hit.site, hit.day, SLOTS["entry_page"].dimension, hit.path)))
+    values.append(("entry_page", fold(hit.site, hit.day, _ENTRY_PAGE.dimension, hit.path)))
     return tuple(values)
 
 

@@ -72,12 +72,16 @@ class Housekeeping:
         if self.retention is not None:
             chores.append(self.retention.delete_expired)  # does its work at most once a day
         for chore in chores:
-            try:
-                await chore()
-            except (StoreError, OSError) as exc:
-                log.warning("%s failed, will retry: %s", chore.__name__, exc)
+            await self.attempt(chore)
         self.geo.reload_if_changed()
         self.report_evictions()
+
+    async def attempt(self, chore: Callable[[], Awaitable[object]]) -> None:
+        """Run a chore; a database that is locked or away only postpones it to the next tick."""
+        try:
+            await chore()
+        except (StoreError, OSError) as exc:
+            log.warning("%s failed, will retry: %s", chore.__name__, exc)
 
     def report_evictions(self) -> None:
         """Evicted visitors may be counted again today; the operator should know to raise the cap."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Literal
 
@@ -90,7 +91,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
 )
 BY_KEY: Mapping[str, Dimension] = MappingProxyType({d.key: d for d in DIMENSIONS})
 BY_CODE: Mapping[int, Dimension] = MappingProxyType({d.code: d for d in DIMENSIONS})
-TOTAL, PAGE, DROPPED = BY_KEY["total"], BY_KEY["page"], BY_KEY["dropped"]
+TOTAL, DROPPED = BY_KEY["total"], BY_KEY["dropped"]
 
 RANKED: tuple[str, ...] = ("visitors", "entry_visitors", "exits", "events")
 """Counters a list ranks by that ``monthly`` has an index for (migration 5): a top list over a
@@ -118,7 +119,6 @@ class VisitColumns:
 class Slot:
     """A value a visit takes from its first hit, counted under ``dimension`` in ``columns``."""
 
-    key: str
     dimension: str
     columns: VisitColumns
 
@@ -128,9 +128,9 @@ _ENTRY_COLUMNS = VisitColumns(ENTRY_VISITORS, ENTRIES, ENTRY_PAGEVIEWS, ENTRY_BO
 
 SLOTS: Mapping[str, Slot] = MappingProxyType(
     {
-        "total": Slot("total", "total", _OWN),
-        **{d.key: Slot(d.key, d.key, _OWN) for d in DIMENSIONS if d.level == "visit"},
-        "entry_page": Slot("entry_page", "page", _ENTRY_COLUMNS),
+        "total": Slot("total", _OWN),
+        **{d.key: Slot(d.key, _OWN) for d in DIMENSIONS if d.level == "visit"},
+        "entry_page": Slot("page", _ENTRY_COLUMNS),
     }
 )
 VISIT_DIMENSIONS: tuple[str, ...] = tuple(d.key for d in DIMENSIONS if d.level == "visit")
@@ -140,6 +140,9 @@ VISIT_DIMENSIONS: tuple[str, ...] = tuple(d.key for d in DIMENSIONS if d.level =
 @dataclass(frozen=True)
 class TopList:
     """One of the dashboard's lists: a dimension's rows read through some of its counters.
+
+    What is derived from the declaration (``stored``, ``order``, ``counters``…) is worked out once
+    per list, not per row shown.
 
     ``figures`` are (name shown, counter stored) in the order they are shown; ``rank`` is the shown
     figure the list is ordered by (then pageviews, then the value) and shared by; ``share_of`` is
@@ -158,15 +161,15 @@ class TopList:
     bounces: str | None = None
     engagement: bool = False
 
-    @property
+    @cached_property
     def stored(self) -> Mapping[str, str]:
         return dict(self.figures)
 
-    @property
+    @cached_property
     def rank_counter(self) -> str:
         return self.stored[self.rank]
 
-    @property
+    @cached_property
     def order(self) -> tuple[str, ...]:
         """Stored counters the list is sorted by, descending (the value breaks the last tie)."""
         shown_pageviews = self.stored.get("pageviews")
@@ -176,7 +179,7 @@ class TopList:
             else (self.rank_counter,)
         )
 
-    @property
+    @cached_property
     def counters(self) -> tuple[str, ...]:
         """The stored counters this list reads: a store sums only these."""
         needed = [c for _, c in self.figures]

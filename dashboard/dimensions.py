@@ -15,36 +15,15 @@ from dashboard.stats import entry
 
 @dataclass(frozen=True)
 class Dimension:
+    """A list as the pages, the CSV export and the API present it, worked out once per list."""
+
     listing: TopList
-
-    @property
-    def key(self) -> str:
-        return self.listing.key
-
-    @property
-    def title(self) -> str:
-        return self.listing.title
-
-    @property
-    def label(self) -> str:
-        """Header of the value column."""
-        return self.listing.label
-
-    @property
-    def primary(self) -> str:
-        """The figure a top list is ordered and shared by."""
-        return self.listing.rank
-
-    @property
-    def total(self) -> str:
-        """The site total that figure is a share of."""
-        return self.listing.share_of
-
-    @property
-    def columns(self) -> list[str]:
-        """Every field ``stats.entry`` gives for this list, in a stable order (CSV header)."""
-        probe = entry(self.listing, PROP_SEPARATOR.join("abc"), dict.fromkeys(COUNTERS, 1))
-        return list(probe)
+    key: str
+    title: str
+    label: str  # header of the value column
+    primary: str  # the figure a top list is ordered and shared by
+    total: str  # the site total that figure is a share of
+    columns: list[str]  # every field ``stats.entry`` gives for this list, in a stable order (CSV header)
 
     @property
     def figures(self) -> list[str]:
@@ -52,7 +31,12 @@ class Dimension:
         return [c for c in self.columns if c not in ("value", "event", "key", "prop_value")]
 
 
-DIMS: dict[str, Dimension] = {listing.key: Dimension(listing) for listing in LISTS}
+def _presented(listing: TopList) -> Dimension:
+    probe = entry(listing, PROP_SEPARATOR.join("abc"), dict.fromkeys(COUNTERS, 1))
+    return Dimension(listing, listing.key, listing.title, listing.label, listing.rank, listing.share_of, list(probe))
+
+
+DIMS: dict[str, Dimension] = {listing.key: _presented(listing) for listing in LISTS}
 
 HEADERS = {
     "value": "Value",

@@ -63,7 +63,11 @@ def _picked(names: Sequence[str]) -> str:
     return ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
 
 
-_SUMS_ADDED = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+def _added(columns: Sequence[str]) -> str:
+    """An upsert's update: every counter adds the new row's to the stored one."""
+    return ", ".join(f"{c} = {c} + excluded.{c}" for c in columns)
+
+
 _COUNTERS = ", ".join(COUNTERS)
 _ALL_ZERO = " AND ".join(f"{c} = 0" for c in COUNTERS)
 
@@ -78,7 +82,7 @@ def _counts_upsert(table: str, period: str) -> str:
         f"SELECT j.site, j.dim, j.period, v.id, {', '.join('j.' + c for c in COUNTERS)} "
         f"FROM (SELECT {_picked(('site', 'dim', 'period', 'text', *COUNTERS))} FROM json_each(?)) AS j "
         "JOIN dim_values AS v ON v.site = j.site AND v.dim = j.dim AND v.value = j.text WHERE true "
-        f"ON CONFLICT (site, dim, {period}, value) DO UPDATE SET {_SUMS_ADDED}"
+        f"ON CONFLICT (site, dim, {period}, value) DO UPDATE SET {_added(COUNTERS)}"
     )
 
 
@@ -101,9 +105,8 @@ _DAILY_UPSERT, _MONTHLY_UPSERT = _counts_upsert("daily", "day"), _counts_upsert(
 _DAILY_ZEROS, _MONTHLY_ZEROS = _zero_rows_delete("daily", "day"), _zero_rows_delete("monthly", "month")
 _HOURLY_UPSERT = (
     f"INSERT INTO hourly (site, hour, {', '.join(HOURLY_COUNTERS)}) "
-    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$[{i}]{chr(39)})' for i in range(2 + len(HOURLY_COUNTERS)))} "
-    "FROM json_each(?) WHERE true "
-    f"ON CONFLICT (site, hour) DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in HOURLY_COUNTERS)}"
+    f"SELECT {_picked(('site', 'hour', *HOURLY_COUNTERS))} FROM json_each(?) WHERE true "
+    f"ON CONFLICT (site, hour) DO UPDATE SET {_added(HOURLY_COUNTERS)}"
 )
 _TOTAL_SUMS = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COUNTERS)
 _SITE_TABLES = (
@@ -151,8 +154,9 @@ def _batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]]]:
 
 def _write_batch(db: sqlite3.Connection, daily: list[list[Any]], monthly: list[list[Any]], hourly: str) -> None:
     """A flush: the day rows, their months' roll-ups and the hours, in the caller's transaction."""
-    db.execute(_VALUES_INSERT, (_json(daily),))
-    db.execute(_DAILY_UPSERT, (_json(daily),))
+    days = _json(daily)
+    db.execute(_VALUES_INSERT, (days,))
+    db.execute(_DAILY_UPSERT, (days,))
     db.execute(_MONTHLY_UPSERT, (_json(monthly),))
     db.execute(_HOURLY_UPSERT, (hourly,))
     # A row can only come back to zero through a negative addition (an exit moving on, a bounce
