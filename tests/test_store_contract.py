@@ -1,12 +1,15 @@
 """The store's contract (``collector/store/__init__.py``), run against every implementation.
 
 Each test says one promise of the protocols' docstrings and checks it through the protocol only,
-so a second store (PostgreSQL) adds itself to ``IMPLEMENTATIONS`` and must pass the same suite.
+so every store (SQLite, PostgreSQL on a private server: ``tests/services.py``) is in
+``IMPLEMENTATIONS`` and must pass the same suite. Salts are the SQLite store's alone
+(``SaltStore``), so their tests run on the stores that are one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -14,30 +17,40 @@ from typing import Any
 
 import pytest
 
-from collector.aggregator import Aggregator
-from collector.config import for_database
+from collector.aggregator import Aggregator, Batch
+from collector.config import Settings, for_database
 from collector.localtime import day_number
-from collector.model import LIST_BY_KEY, PAGEVIEWS, VISITORS
-from collector.store import Store, StoreError, opened_store
+from collector.model import COUNTERS, HOURLY_COUNTERS, LIST_BY_KEY, PAGEVIEWS, VISITORS
+from collector.store import SaltStore, Store, StoreError, opened_store
+from tests.services import postgres_settings
 
 DAY = day_number(date(2026, 3, 31))
-Opener = Callable[[Path], Any]
+Where = Callable[[pytest.FixtureRequest, Path], Settings]
 
 
-def sqlite(path: Path) -> Any:
-    return opened_store(for_database(path / "crumbless.db"))
+def sqlite(request: pytest.FixtureRequest, path: Path) -> Settings:
+    return for_database(path / "crumbless.db")
 
 
-IMPLEMENTATIONS: dict[str, Opener] = {"sqlite": sqlite}
+def postgresql(request: pytest.FixtureRequest, path: Path) -> Settings:
+    return postgres_settings(request.getfixturevalue("postgres_url"), path)
+
+
+IMPLEMENTATIONS: dict[str, Where] = {"sqlite": sqlite, "postgresql": postgresql}
+SALT_STORES = ["sqlite"]
+NETWORKED = ["postgresql"]
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Callable[[Store], Awaitable[Any]]], Any]:
-    opener = IMPLEMENTATIONS[request.param]
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return IMPLEMENTATIONS[request.param](request, tmp_path)
 
+
+@pytest.fixture
+def run(settings: Settings) -> Callable[[Callable[[Store], Awaitable[Any]]], Any]:
     def run(work: Callable[[Store], Awaitable[Any]]) -> Any:
         async def scenario() -> Any:
-            async with opener(tmp_path) as store:
+            async with opened_store(settings) as store:
                 return await work(store)
 
         return asyncio.run(scenario())
@@ -52,7 +65,7 @@ async def _site(store: Store, domain: str = "example.com") -> int:
 def test_a_batch_is_written_whole_or_not_at_all(run: Any) -> None:
     async def work(store: Store) -> tuple[Any, Any]:
         site = await _site(store)
-        counts = Aggregator(100)
+        counts = Aggregator()
         counts.add(site, DAY, "page", "/a", PAGEVIEWS, 1)
         counts.add(site, DAY - 1, "page", "/b", PAGEVIEWS, 2**62)  # no counter is that large: refused
         with pytest.raises(StoreError):
@@ -68,6 +81,7 @@ def test_a_batch_is_written_whole_or_not_at_all(run: Any) -> None:
     assert written == [("/a", {"visitors": 1, "pageviews": 1, "engaged_ms": 0, "scroll_sum": 0, "scroll_n": 0})]
 
 
+@pytest.mark.parametrize("settings", SALT_STORES, indirect=True)
 def test_the_first_salt_saved_wins(run: Any) -> None:
     async def work(store: Store) -> tuple[bytes, bytes, bytes | None]:
         site = await _site(store)
@@ -78,6 +92,7 @@ def test_the_first_salt_saved_wins(run: Any) -> None:
     assert run(work) == (b"\x01" * 32,) * 3
 
 
+@pytest.mark.parametrize("settings", SALT_STORES, indirect=True)
 def test_salts_before_a_day_are_erased(run: Any) -> None:
     async def work(store: Store) -> tuple[int, bytes | None, bytes | None]:
         site = await _site(store)
@@ -91,17 +106,20 @@ def test_salts_before_a_day_are_erased(run: Any) -> None:
 def test_deleting_a_site_is_idempotent_and_takes_everything_about_it(run: Any) -> None:
     async def work(store: Store) -> tuple[Any, ...]:
         site, other = await _site(store), await _site(store, "other.org")
-        counts = Aggregator(100)
+        counts = Aggregator()
         for s in (site, other):
             counts.add(s, DAY, "total", "", PAGEVIEWS, 1)
         await store.write_counts(counts.drain())
-        await store.save_salt(site, DAY, b"\x01" * 32)
+        salts = store if isinstance(store, SaltStore) else None
+        if salts is not None:
+            await salts.save_salt(site, DAY, b"\x01" * 32)
         await store.set_share_token(site, "token-of-the-site")
         await store.delete_site(site)
         await store.delete_site(site)
         return (
             [s.id for s in await store.sites()], await store.has_data(site), await store.has_data(other),
-            await store.load_salt(site, DAY), await store.site_by_share_token("token-of-the-site"),
+            None if salts is None else await salts.load_salt(site, DAY),
+            await store.site_by_share_token("token-of-the-site"),
         )
 
     assert run(work) == ([2], False, True, None, None)
@@ -128,7 +146,7 @@ def test_ids_are_never_handed_out_again(run: Any) -> None:
 def test_search_matches_values_that_contain_it_ignoring_case(run: Any) -> None:
     async def work(store: Store) -> tuple[list[str], int]:
         site = await _site(store)
-        counts = Aggregator(100)
+        counts = Aggregator()
         for path in ("/Docs/Install", "/docs", "/blog", "/Ünïcode/docs"):
             counts.add(site, DAY, "page", path, VISITORS, 1)
         await store.write_counts(counts.drain())
@@ -188,3 +206,193 @@ def test_a_missing_site_cannot_be_updated(run: Any) -> None:
     with pytest.raises(StoreError):
         run(work)
 
+
+
+# ── several collectors, one database ────────────────────────────────────────────────────────
+
+
+def _row(**counters: int) -> list[int]:
+    return [counters.get(name, 0) for name in COUNTERS]
+
+
+def _flush_of(site: int) -> Batch:
+    """A flush's shape: site totals, a few pages (one of them on the last day of the month before), an hour."""
+    daily = {(site, DAY, "total", ""): _row(visitors=3, pageviews=7, engaged_ms=1500)}
+    for n, page in enumerate(("/", "/a", "/b", "/c/ü")):
+        daily[(site, DAY if n % 2 else DAY - 30, "page", page)] = _row(visitors=1, pageviews=n + 1, exits=1)
+    hourly = {(site, DAY * 24 + 9): [3, 3, 7, 1, 40][: len(HOURLY_COUNTERS)]}
+    return Batch(daily=daily, hourly=hourly)
+
+
+def _in_threads(settings: Settings, count: int, work: Callable[[Store, int], Awaitable[None]]) -> None:
+    """``work(store, n)`` in ``count`` threads at once, each with a store of its own, as collectors have."""
+    failures: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def collector(n: int) -> None:
+        async def scenario() -> None:
+            async with opened_store(settings) as store:
+                start.wait(30)
+                await work(store, n)
+
+        try:
+            asyncio.run(scenario())
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=collector, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures
+
+
+def test_concurrent_writers_neither_lose_nor_double_an_addition(run: Any, settings: Settings) -> None:
+    site = run(_site)
+    one = _flush_of(site)
+
+    async def flush_twenty_times(store: Store, n: int) -> None:
+        for _ in range(20):
+            await store.write_counts(Batch(daily=dict(one.daily), hourly=dict(one.hourly)))  # a new id each time
+
+    _in_threads(settings, 4, flush_twenty_times)
+
+    async def read(store: Store) -> tuple[Any, ...]:
+        pages = LIST_BY_KEY["page"]
+        return (
+            await store.totals(site, DAY - 60, DAY),
+            (await store.breakdown(site, pages, DAY - 60, DAY, 10))[0],
+            await store.top(site, pages, DAY - 60, DAY, 10),
+            await store.hourly(site, DAY * 24, DAY * 24 + 23),
+        )
+
+    totals, pages, top, hourly = run(read)
+    assert (totals["visitors"], totals["pageviews"], totals["engaged_ms"]) == (80 * 3, 80 * 7, 80 * 1500)
+    assert [(value, row["pageviews"]) for value, row in pages] == [("/c/ü", 320), ("/b", 240), ("/a", 160), ("/", 80)]
+    assert top == pages
+    assert hourly == [(DAY * 24 + 9, {"visitors": 240, "visits": 240, "pageviews": 560, "bounces": 80, "duration_s": 3200})]
+
+
+@pytest.mark.parametrize("settings", NETWORKED, indirect=True)
+def test_a_batch_written_twice_is_added_once(run: Any) -> None:
+    """A retry after a COMMIT whose answer was lost (the server restarted as it committed) carries
+    the same batch id, and must not add again.
+
+    Only a networked store can lose that answer: a SQLite COMMIT is a call in the same process,
+    which either returns with the transaction durable or raises with it rolled back, so the
+    flusher always knows whether to retry, and the SQLite store keeps no batch ids.
+    """
+
+    async def work(store: Store) -> tuple[int, int]:
+        site = await _site(store)
+        batch = _flush_of(site)
+        await store.write_counts(batch)
+        await store.write_counts(batch)
+        again = Batch(daily=dict(batch.daily), hourly=dict(batch.hourly))  # the same additions, another flush
+        once = (await store.totals(site, DAY, DAY))["pageviews"]
+        await store.write_counts(again)
+        return once, (await store.totals(site, DAY, DAY))["pageviews"]
+
+    assert run(work) == (7, 14)
+
+
+def test_rows_of_a_deleted_site_are_not_written(run: Any) -> None:
+    """A collector may flush counters of a site that another collector deleted since they were counted."""
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        gone, kept = await _site(store), await _site(store, "kept.example")
+        await store.delete_site(gone)
+        both = _flush_of(gone)
+        both.daily.update(_flush_of(kept).daily)
+        both.hourly.update(_flush_of(kept).hourly)
+        await store.write_counts(both)
+        later = await _site(store, "later.example")
+        return (
+            await store.has_data(gone), await store.hourly(gone, 0, 2**31),
+            (await store.breakdown(gone, LIST_BY_KEY["page"], DAY - 60, DAY, 10))[0],
+            (await store.totals(kept, DAY, DAY))["pageviews"], later > gone, await store.has_data(later),
+        )
+
+    assert run(work) == (False, [], [], 7, True, False)
+
+
+def test_a_site_deleted_during_flushes_keeps_no_counters(run: Any, settings: Settings) -> None:
+    site = run(_site)
+    deleted = threading.Event()
+
+    async def flush_or_delete(store: Store, n: int) -> None:
+        if n == 0:
+            await asyncio.sleep(0.05)
+            await store.delete_site(site)
+            deleted.set()
+            return
+        for _ in range(40):
+            await store.write_counts(_flush_of(site))
+        assert deleted.wait(30)
+        await store.write_counts(_flush_of(site))
+
+    _in_threads(settings, 3, flush_or_delete)
+
+    async def read(store: Store) -> tuple[Any, ...]:
+        return await store.has_data(site), await store.hourly(site, 0, 2**31), await store.recent_values(0)
+
+    assert run(read) == (False, [], [])
+
+
+def test_retention_runs_while_flushes_keep_each_month_the_sum_of_its_days(run: Any, settings: Settings) -> None:
+    """A retention run re-sums the month it cuts, while other collectors flush into that month."""
+    site = run(_site)
+    march = [day_number(date(2026, 3, d)) for d in (3, 12, 20, 31)]
+    cut = day_number(date(2026, 3, 10))
+
+    async def flush_or_cut(store: Store, n: int) -> None:
+        for i in range(25):
+            if n == 0:
+                await store.delete_before(site, cut)
+            else:
+                daily = {(site, day, "page", f"/p{(i + day) % 7}"): _row(visitors=1, pageviews=n) for day in march}
+                # A value first seen on a day retention cuts, then again on a kept day: its text
+                # must not be deleted as unused while a flush is making it used again.
+                daily[(site, march[0], "page", f"/old{n}-{i}")] = _row(visitors=1)
+                daily[(site, march[2], "page", f"/old{n}-{i - 1}")] = _row(visitors=1)
+                await store.write_counts(Batch(daily=daily))
+
+    _in_threads(settings, 3, flush_or_cut)
+    first, last = march[0] - 2, march[-1]
+    sums = (
+        "SELECT v.value, sum(d.visitors), sum(d.pageviews) FROM {table} AS d JOIN dim_values AS v ON v.id = d.value "
+        "WHERE d.site = {site} AND d.{period} BETWEEN {first} AND {last} GROUP BY v.value ORDER BY v.value"
+    )
+
+    def rows(db: Any, table: str, period: str, a: int, b: int) -> list[tuple[str, int, int]]:
+        sql = sums.format(table=table, period=period, site=site, first=a, last=b)
+        return [(str(value), int(v), int(p)) for value, v, p in db.execute(sql).fetchall()]
+
+    def orphans(db: Any) -> int:
+        sql = "SELECT count(*) FROM {} WHERE value NOT IN (SELECT id FROM dim_values)"
+        return sum(int(db.execute(sql.format(table)).fetchone()[0]) for table in ("daily", "monthly"))
+
+    async def read(store: Any) -> tuple[Any, Any, int]:
+        month = 2026 * 12 + 2
+        days = await store.execute_write_fn(lambda db: rows(db, "daily", "day", first, last))
+        months = await store.execute_write_fn(lambda db: rows(db, "monthly", "month", month, month))
+        return days, months, await store.execute_write_fn(orphans)
+
+    days, months, without_text = run(read)
+    assert days and days == months
+    assert without_text == 0
+
+
+def test_a_value_too_long_for_an_index_is_cut_alike_in_every_store(run: Any) -> None:
+    """A 700-character event property of emoji is 2,800 bytes: more than PostgreSQL's b-tree takes."""
+    long = "\U0001f600" * 700
+
+    async def work(store: Store) -> list[str]:
+        site = await _site(store)
+        await store.write_counts(Batch(daily={(site, DAY, "event_prop", f"Signup\x1fnote\x1f{long}"): _row(events=1, visitors=1)}))
+        await store.write_counts(Batch(daily={(site, DAY, "event_prop", f"Signup\x1fnote\x1f{long}x"): _row(events=1, visitors=1)}))
+        rows = (await store.breakdown(site, LIST_BY_KEY["event_prop"], DAY, DAY, 10))[0]
+        return [f"{len(value.encode())} {row['events']}" for value, row in rows]
+
+    assert run(work) == ["2400 2"]

@@ -10,10 +10,11 @@ One module per job:
 * ``addresses`` — finding IP addresses in bytes, and the documented allow-list;
 * ``files`` — which files are read (data directory, database and companions, named logs) and how;
 * ``pending`` — the spill file a stop leaves: counter rows and nothing else;
-* ``database`` — reading the database read-only (SQLite now, PostgreSQL later);
+* ``database`` — reading the database read-only (the SQLite file, or a PostgreSQL database);
 * ``schema`` — the known schema, derived from the migrations, and identifier-like columns/values;
 * ``salts`` and ``sqlitefile`` — salt age, carved salt records, and zeroed free pages;
 * ``configuration`` — settings that would log identifiers or let clients forge them;
+* ``persistence`` — a scale-out deployment's Redis, which must keep nothing on disk;
 * ``report`` — the human and the JSON report; ``selftest`` — planting known leaks in a scratch copy.
 
 What is checked, and what is not, is written down for operators in ``docs/privacy.md``.
@@ -27,13 +28,14 @@ from collections.abc import Sequence
 
 from collector.audit.addresses import AddressRules
 from collector.audit.configuration import check_settings
-from collector.audit.database import Schema, SQLiteDatabase
+from collector.audit.database import PostgresDatabase, Schema, SQLiteDatabase
 from collector.audit.files import scan_files, targets
-from collector.audit.findings import MAX_FINDINGS, UNCHECKED, Finding, Report
+from collector.audit.findings import MAX_FINDINGS, SALT, SCHEMA, UNCHECKED, Finding, Report
 from collector.audit.pending import check_spill_files
+from collector.audit.persistence import check_redis
 from collector.audit.salts import CurrentSalts, carve_range, check_carved, check_free_pages, check_salt_rows
-from collector.audit.schema import check_rows, check_schema, reference
-from collector.config import Settings
+from collector.audit.schema import SQLITE_ONLY, check_rows, check_schema, postgres_schema, reference
+from collector.config import Settings, redacted
 from collector.referrers import Address
 
 __all__ = ["Address", "Report", "audit"]
@@ -55,7 +57,12 @@ def audit(
     rules = AddressRules(settings.host, allow)
     known = reference()
     check_settings(settings, known.secure_delete, report)
-    current = _check_database(settings, known.schema, rules, now, report)
+    if settings.redis_url:
+        check_redis(settings.redis_url, report)
+    if settings.database_url:
+        current = _check_postgres(settings.database_url, postgres_schema(known.schema), rules, report)
+    else:
+        current = _check_database(settings, known.schema, rules, now, report)
     files = targets(settings.data_dir, settings.database, logs)
     carved = scan_files(files, rules, carve_range(now), report)
     check_spill_files(files, settings.data_dir, rules, report)
@@ -82,3 +89,33 @@ def _check_database(settings: Settings, known: Schema, rules: AddressRules, now:
     except (sqlite3.Error, OSError) as exc:
         report.add(Finding(UNCHECKED, str(settings.database), f"could not be read as a SQLite database: {exc}"))
         return CurrentSalts()
+
+
+def _check_postgres(url: str, known: Schema, rules: AddressRules, report: Report) -> CurrentSalts:
+    """Schema and rows, as for SQLite; the checks of the SQLite file itself do not apply."""
+    import psycopg
+
+    label = f"PostgreSQL {redacted(url)}"
+    report.skip(label, (
+        "its files are the server's: the byte-level checks (carved salts, free pages, WAL) are for the SQLite file; "
+        "no salt is ever written to PostgreSQL, which the schema check confirms"
+    ))  # fmt: skip
+    try:
+        db = PostgresDatabase(url)
+        try:
+            live = db.schema()
+            check_schema(live, known, report)
+            for table, column, problem in db.suspicious_types():
+                report.add(Finding(SCHEMA, f"{table}.{column}", problem))
+            for table in sorted(SQLITE_ONLY & live.tables.keys()):
+                report.add(Finding(SALT, f"table {table}", (
+                    "salts in PostgreSQL: its DELETE cannot erase them from the server's files and WAL; "
+                    "in scale-out mode they belong in Redis alone"
+                )))  # fmt: skip
+            check_rows(db, live, rules, report)
+        finally:
+            db.close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.add(Finding(UNCHECKED, label, f"could not be read: {reason}"))
+    return CurrentSalts()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.audit.addresses import AddressRules, Sighting, sightings
-from collector.audit.database import HASH_SIZED, Database, Row, Schema, SQLiteDatabase
+from collector.audit.database import HASH_SIZED, Database, Row, Schema, SQLiteDatabase, Table
 from collector.audit.files import record
 from collector.audit.findings import SCHEMA, Finding, Report
 from collector.config import for_database
@@ -43,7 +43,16 @@ EXPLAINED: dict[tuple[str, str], str] = {
         "nonce_sha256",
     ): "a SHA-256 of the random nonce of a dashboard session ended by logging out, kept until it would have expired",
     ("salts", "salt"): "today's random 32-byte salt per site; its age and erasure are checked separately",
+    ("applied_batches", "id"): (
+        "the random id (hex) of a flush a PostgreSQL deployment added, kept a day so that a retry is not added twice"
+    ),
 }
+
+POSTGRES_ONLY = (Table("applied_batches", ("id", "day"), ("id",), rowid=False),)
+"""Tables a PostgreSQL deployment has beyond SQLite's (``migrations.POSTGRES_SCHEMA``)."""
+SQLITE_ONLY = frozenset({"salts"})
+"""Tables a PostgreSQL deployment must not have: salts live in Redis there, since PostgreSQL
+cannot erase a deleted row's bytes from its files and WAL."""
 
 _IDENTIFIER_WORDS = frozenset(
     {
@@ -101,6 +110,15 @@ def reference() -> Reference:
 async def _open_store(path: Path) -> bool:
     async with opened_store(for_database(path)) as store:
         return await store.erases_securely()
+
+
+def postgres_schema(known: Schema) -> Schema:
+    """The schema a PostgreSQL store creates: SQLite's tables and columns, but for the salts,
+    plus the batch ids. Derived rather than read from a scratch database, since the audit never
+    writes to the operator's server (``tests/test_audit_postgres.py`` checks it against a real one)."""
+    tables = {name: table for name, table in known.tables.items() if name not in SQLITE_ONLY}
+    tables.update({table.name: table for table in POSTGRES_ONLY})
+    return Schema(tables, known.triggers, known.views)
 
 
 def identifier_like(column: str) -> bool:

@@ -91,6 +91,8 @@ def self_test(settings: Settings, now: float | None = None) -> list[Outcome]:
             database=root / "data" / settings.database.name,
             geo_db=root / "data" / settings.geo_db.name,
             trusted_proxies=(*settings.trusted_proxies, TRUST_EVERYONE),
+            database_url="",  # the plants go into a scratch SQLite file even where the store is PostgreSQL,
+            redis_url="",  # which is never written to by an audit
         )
         copy_database(settings.database, scratch.database)
         plants = [_config_plant()]

@@ -2,10 +2,10 @@
 
 The contract is split by role, so each part of Crumbless depends on the few methods it uses:
 the ingest side writes counters and handles salts, housekeeping deletes expired rows, the
-dashboard reads counters and manages sites and accounts. ``Store`` is all of them together, what
-one implementation (SQLite now, PostgreSQL next) provides; ``open_store`` picks and opens it, and
-nothing else constructs one. Counting rules never live here: a store only adds up the numbers
-it is given.
+dashboard reads counters and manages sites and accounts. ``Store`` is all of them but the salts
+together, what each implementation (the SQLite file, or PostgreSQL shared by several collectors)
+provides; ``open_store`` picks and opens it, and nothing else constructs one. Counting rules
+never live here: a store only adds up the numbers it is given.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from collector.aggregator import Batch
 from collector.model import TopList
@@ -98,6 +98,7 @@ class RetentionStore(Protocol):
         ...
 
 
+@runtime_checkable
 class SaltStore(Protocol):
     async def load_salt(self, site: int, day: int) -> bytes | None: ...
 
@@ -235,8 +236,13 @@ class AccountStore(Protocol):
     async def session_ended(self, nonce_sha256: str) -> bool: ...
 
 
-class Store(CounterWriter, RetentionStore, SaltStore, CounterReader, SiteStore, AccountStore, Protocol):
-    """Everything above, as one implementation provides it; closed by ``close``."""
+class Store(CounterWriter, RetentionStore, CounterReader, SiteStore, AccountStore, Protocol):
+    """Everything above but salts, as every implementation provides it; closed by ``close``.
+
+    Salts are not part of it: the SQLite store is also a ``SaltStore`` (it can erase them from its
+    file), the PostgreSQL store is not (a DELETE cannot erase bytes from PostgreSQL's files and
+    WAL), so in scale-out mode they live in Redis only.
+    """
 
     async def close(self) -> None: ...
 
@@ -246,7 +252,14 @@ class Store(CounterWriter, RetentionStore, SaltStore, CounterReader, SiteStore, 
 
 
 async def open_store(settings: Settings) -> Store:
-    """The store ``settings`` name, opened and migrated to the latest schema."""
+    """The store ``settings`` name, opened and migrated to the latest schema: PostgreSQL for a
+    ``postgresql://`` database URL, else the SQLite file."""
+    if settings.database_url.startswith(("postgresql://", "postgres://")):
+        from collector.store.postgres import PostgresStore
+
+        shared = PostgresStore(settings.database_url)
+        await shared.open()
+        return shared
     from collector.store.sqlite import SQLiteStore
 
     store = SQLiteStore(settings.database)

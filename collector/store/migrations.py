@@ -258,3 +258,133 @@ DROP TABLE daily_schema4;
 )
 
 LATEST = MIGRATIONS[-1][0]
+
+POSTGRES_SCHEMA: tuple[int, str] = (
+    5,
+    # The schema above at version 5, as one PostgreSQL script: there is no older PostgreSQL
+    # deployment to migrate. The same tables and columns, with three differences: no salts table
+    # (in scale-out mode salts live in Redis only, since a DELETE cannot erase bytes from
+    # PostgreSQL's files and WAL); identity columns, which never hand an id out again, where
+    # SQLite has AUTOINCREMENT; and applied_batches, the ids of the flushes already added (a flush
+    # retried after a commit whose answer was lost is recognised, not added twice), each with the
+    # UTC day it was added on, so that a day later it can go. Values compare and sort bytewise
+    # (COLLATE "C"), as in SQLite, whatever the database's locale: a top list's ties break the
+    # same way in SQL and in Python. "user" is a reserved word in PostgreSQL, hence quoted.
+    """
+CREATE TABLE schema_version (version integer NOT NULL);
+CREATE TABLE sites (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    website_id text NOT NULL UNIQUE,
+    domain text NOT NULL UNIQUE,
+    name text NOT NULL,
+    timezone text NOT NULL,
+    extra_domains text NOT NULL DEFAULT '',
+    created_at text NOT NULL
+);
+CREATE TABLE users (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    role text NOT NULL CHECK (role IN ('admin', 'viewer')),
+    created_at text NOT NULL,
+    session_key text NOT NULL
+);
+CREATE TABLE grants (
+    "user" bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    site bigint NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    PRIMARY KEY ("user", site)
+);
+CREATE TABLE api_tokens (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    "user" bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name text NOT NULL,
+    token_hash text NOT NULL UNIQUE,
+    created_at text NOT NULL
+);
+CREATE TABLE share_links (
+    site bigint PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE,
+    token text NOT NULL UNIQUE,
+    created_at text NOT NULL
+);
+CREATE TABLE ended_sessions (
+    nonce_sha256 text PRIMARY KEY,
+    expires bigint NOT NULL
+);
+CREATE TABLE dim_values (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site bigint NOT NULL,
+    dim integer NOT NULL,
+    value text COLLATE "C" NOT NULL,
+    UNIQUE (site, dim, value)
+);
+CREATE TABLE daily (
+    site bigint NOT NULL,
+    dim integer NOT NULL,
+    day integer NOT NULL,
+    value bigint NOT NULL,
+    visitors bigint NOT NULL DEFAULT 0,
+    visits bigint NOT NULL DEFAULT 0,
+    pageviews bigint NOT NULL DEFAULT 0,
+    bounces bigint NOT NULL DEFAULT 0,
+    duration_s bigint NOT NULL DEFAULT 0,
+    events bigint NOT NULL DEFAULT 0,
+    engaged_ms bigint NOT NULL DEFAULT 0,
+    scroll_sum bigint NOT NULL DEFAULT 0,
+    scroll_n bigint NOT NULL DEFAULT 0,
+    entry_visitors bigint NOT NULL DEFAULT 0,
+    entries bigint NOT NULL DEFAULT 0,
+    entry_pageviews bigint NOT NULL DEFAULT 0,
+    entry_bounces bigint NOT NULL DEFAULT 0,
+    entry_duration_s bigint NOT NULL DEFAULT 0,
+    exits bigint NOT NULL DEFAULT 0,
+    drops bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, dim, day, value)
+);
+CREATE TABLE monthly (
+    site bigint NOT NULL,
+    dim integer NOT NULL,
+    month integer NOT NULL,
+    value bigint NOT NULL,
+    visitors bigint NOT NULL DEFAULT 0,
+    visits bigint NOT NULL DEFAULT 0,
+    pageviews bigint NOT NULL DEFAULT 0,
+    bounces bigint NOT NULL DEFAULT 0,
+    duration_s bigint NOT NULL DEFAULT 0,
+    events bigint NOT NULL DEFAULT 0,
+    engaged_ms bigint NOT NULL DEFAULT 0,
+    scroll_sum bigint NOT NULL DEFAULT 0,
+    scroll_n bigint NOT NULL DEFAULT 0,
+    entry_visitors bigint NOT NULL DEFAULT 0,
+    entries bigint NOT NULL DEFAULT 0,
+    entry_pageviews bigint NOT NULL DEFAULT 0,
+    entry_bounces bigint NOT NULL DEFAULT 0,
+    entry_duration_s bigint NOT NULL DEFAULT 0,
+    exits bigint NOT NULL DEFAULT 0,
+    drops bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, dim, month, value)
+);
+CREATE INDEX monthly_by_visitors ON monthly (site, dim, month, visitors);
+CREATE INDEX monthly_by_entry_visitors ON monthly (site, dim, month, entry_visitors);
+CREATE INDEX monthly_by_exits ON monthly (site, dim, month, exits);
+CREATE INDEX monthly_by_events ON monthly (site, dim, month, events);
+CREATE TABLE hourly (
+    site bigint NOT NULL,
+    hour integer NOT NULL,
+    visitors bigint NOT NULL DEFAULT 0,
+    visits bigint NOT NULL DEFAULT 0,
+    pageviews bigint NOT NULL DEFAULT 0,
+    bounces bigint NOT NULL DEFAULT 0,
+    duration_s bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, hour)
+);
+CREATE TABLE applied_batches (
+    id text PRIMARY KEY,
+    day integer NOT NULL
+);
+CREATE INDEX applied_batches_by_day ON applied_batches (day);
+""",
+)
+"""PostgreSQL's schema at the version it starts from; a later schema change appends its
+PostgreSQL twin to ``POSTGRES_MIGRATIONS`` with the same version as its SQLite entry above."""
+
+POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = ()

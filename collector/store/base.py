@@ -1,0 +1,322 @@
+"""What SQLite and PostgreSQL stores share: the whole store contract, over their own connections.
+
+``SQLStore`` implements every protocol of ``collector.store`` except ``SaltStore`` in terms of
+jobs (``queries``) and three ways of running one, which each store provides: ``_read`` on a
+reading connection, ``_write`` on a writing one, ``_atomic`` inside one transaction there. A
+store adds what only it has: SQLite its salts and the emptying of its WAL after a deletion
+(``_erase``), PostgreSQL its batch ids and the row locks that keep several collectors apart
+(``_claim`` and ``_hold_site``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from collector.aggregator import Batch
+from collector.model import BY_CODE, COUNTERS, HOURLY_COUNTERS, TOTAL, TopList
+from collector.sites import Site
+from collector.store import ApiToken, Row, User, new_session_key
+from collector.store.errors import StoreError
+from collector.store.queries import Connection, Queries, batch_rows, to_json
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
+_USER = "id, name, role, password_hash, session_key"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user(row: Sequence[Any] | None) -> User | None:
+    return None if row is None else User(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
+
+
+def _one(db: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    return db.execute(sql, params).fetchone()
+
+
+def _statement(sql: str, *params: Any) -> Work[None]:
+    """A write that is one statement (atomic on its own)."""
+
+    def run(db: Connection) -> None:
+        db.execute(sql, params)
+
+    return run
+
+
+class SQLStore(ABC):
+    queries: ClassVar[Queries]
+    duplicates: ClassVar[tuple[type[Exception], ...]]
+    """What the driver raises for a row that a unique key already has."""
+    site_tables: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("daily", "site"),
+        ("monthly", "site"),
+        ("dim_values", "site"),
+        ("hourly", "site"),
+        ("grants", "site"),
+        ("share_links", "site"),
+        ("sites", "id"),
+    )
+    """Every table with rows about a site, and the column naming it; the site's own row last."""
+
+    @abstractmethod
+    async def _read(self, job: Work[T], what: str) -> T: ...
+
+    @abstractmethod
+    async def _write(self, job: Work[T], what: str) -> T:
+        """``job`` whole on a writing connection; each statement is atomic, the job as a whole need not be."""
+
+    @abstractmethod
+    async def _atomic(self, job: Work[T], what: str) -> T:
+        """``job`` whole inside one transaction: all of it, or none of it."""
+
+    async def _erase(self, job: Work[T], what: str) -> T:
+        """A deletion in one transaction, after which nothing deleted may be read from the database's files."""
+        return await self._atomic(job, what)
+
+    def _claim(self, db: Connection, batch: Batch, sites: Sequence[int]) -> bool:
+        """Called first in a flush's transaction; False skips the batch (already written)."""
+        return True
+
+    def _hold_site(self, db: Connection, site: int) -> None:
+        """Called first in a transaction that deletes a site's rows: no flush may write them meanwhile."""
+        return None
+
+    # ── counters ──────────────────────────────────────────────────────────────────────────────
+
+    async def write_counts(self, batch: Batch) -> None:
+        daily, monthly, hourly = batch_rows(batch)  # checks every number before anything is written
+        hours = to_json(hourly)
+        sites = sorted({row[0] for row in daily} | {row[0] for row in hourly})
+
+        def write(db: Connection) -> None:
+            if self._claim(db, batch, sites):
+                self.queries.write_batch(db, daily, monthly, hours)
+
+        await self._atomic(write, "write_counts")
+
+    async def recent_values(self, since_day: int) -> list[tuple[int, int, str, str]]:
+        rows = await self._read(lambda db: self.queries.recent_values(db, since_day), "recent_values")
+        return [(site, day, BY_CODE[dim].key, text) for site, day, dim, text in rows]
+
+    async def delete_before(self, site: int, first_kept_day: int) -> int:
+        """Days before ``first_kept_day`` go, and so do months that ended before it; the month it
+        falls in is summed again from the days it keeps, so the roll-up stays exact; the text of
+        values no row refers to any more goes too, out of the database's files where it can."""
+
+        def delete(db: Connection) -> int:
+            self._hold_site(db, site)
+            return self.queries.delete_before(db, site, first_kept_day)
+
+        return await self._erase(delete, "delete_before")
+
+    # ── the dashboard's reads ─────────────────────────────────────────────────────────────────
+
+    async def totals(self, site: int, first_day: int, last_day: int) -> Row:
+        return await self._read(lambda db: self.queries.totals(db, site, first_day, last_day), "totals")
+
+    async def hourly(self, site: int, first_hour: int, last_hour: int) -> list[tuple[int, Row]]:
+        sql = (
+            f"SELECT hour, {', '.join(HOURLY_COUNTERS)} FROM hourly "
+            "WHERE site = ? AND hour BETWEEN ? AND ? ORDER BY hour"
+        )
+        params = (site, first_hour, last_hour)
+        return await self._read(lambda db: self.queries.series(db, sql, params, HOURLY_COUNTERS), "hourly")
+
+    async def daily_totals(self, site: int, first_day: int, last_day: int) -> list[tuple[int, Row]]:
+        sql = (
+            f"SELECT day, {', '.join(COUNTERS)} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ? "
+            "ORDER BY day"
+        )
+        params = (site, TOTAL.code, first_day, last_day)
+        return await self._read(lambda db: self.queries.series(db, sql, params, COUNTERS), "daily_totals")
+
+    async def breakdown(
+        self,
+        site: int,
+        listing: TopList,
+        first_day: int,
+        last_day: int,
+        limit: int,
+        offset: int = 0,
+        search: str = "",
+    ) -> tuple[list[tuple[str, Row]], int]:
+        def read(db: Connection) -> tuple[list[tuple[str, Row]], int]:
+            return self.queries.breakdown(db, listing, site, first_day, last_day, limit, offset, search)
+
+        return await self._read(read, "breakdown")
+
+    async def top(
+        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int
+    ) -> list[tuple[str, Row]]:
+        """The first ``limit`` values of a list, as ``breakdown`` gives them, without summing every value.
+
+        A threshold algorithm (Fagin's): each month the range touches is read best first from its
+        ``monthly`` index, and a value met there gets its exact total over the range. A value not
+        met yet has, in each month, at most the last figure read there (a part of a month holds
+        no more than the month), so once that sum is below the ``limit``-th exact total no unread
+        value can enter or tie: the answer is exact. Skewed lists (pages, sources) stop after a
+        few dozen values per month; short ranges, and lists that would need to read deep, are
+        simply summed like ``breakdown``.
+        """
+        if self.queries.top_is_summed(listing, first_day, last_day):
+            return (await self.breakdown(site, listing, first_day, last_day, limit))[0]
+        rows = await self._read(lambda db: self.queries.top(db, listing, site, first_day, last_day, limit), "top")
+        return rows if rows is not None else (await self.breakdown(site, listing, first_day, last_day, limit))[0]
+
+    async def has_data(self, site: int) -> bool:
+        sql = "SELECT 1 FROM daily WHERE site = ? AND dim = ? LIMIT 1"
+        return await self._read(lambda db: _one(db, sql, (site, TOTAL.code)) is not None, "has_data")
+
+    # ── sites and share links ─────────────────────────────────────────────────────────────────
+
+    async def sites(self) -> list[Site]:
+        return await self._read(self.queries.sites, "sites")
+
+    async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
+        website_id, extra, now = str(uuid.uuid4()), ",".join(extra_domains), _now()
+
+        def add(db: Connection) -> Site:
+            try:
+                return self.queries.add_site(db, website_id, domain, name, timezone, extra, now)
+            except self.duplicates:
+                raise StoreError(f"a site for {domain} already exists") from None
+
+        return await self._write(add, "add_site")
+
+    async def update_site(self, site: int, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
+        def update(db: Connection) -> Site:
+            try:
+                updated = self.queries.update_site(db, site, domain, name, timezone, ",".join(extra_domains))
+            except self.duplicates:
+                raise StoreError(f"a site for {domain} already exists") from None
+            if updated is None:
+                raise StoreError("no such site")
+            return updated
+
+        return await self._write(update, "update_site")
+
+    async def delete_site(self, site: int) -> None:
+        def delete(db: Connection) -> bool:
+            self._hold_site(db, site)
+            self.queries.delete_site(db, site, self.site_tables)
+            return True
+
+        await self._erase(delete, "delete_site")
+
+    async def share_token(self, site: int) -> str | None:
+        row = await self._read(
+            lambda db: _one(db, "SELECT token FROM share_links WHERE site = ?", (site,)), "share_token"
+        )
+        return None if row is None else str(row[0])
+
+    async def set_share_token(self, site: int, token: str | None) -> None:
+        if token is None:
+            await self._write(_statement("DELETE FROM share_links WHERE site = ?", site), "set_share_token")
+            return
+        sql = (
+            "INSERT INTO share_links (site, token, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (site) DO UPDATE SET token = excluded.token, created_at = excluded.created_at"
+        )
+        await self._write(_statement(sql, site, token, _now()), "set_share_token")
+
+    async def site_by_share_token(self, token: str) -> int | None:
+        row = await self._read(
+            lambda db: _one(db, "SELECT site FROM share_links WHERE token = ?", (token,)), "site_by_share_token"
+        )
+        return None if row is None else int(row[0])
+
+    # ── accounts, grants, tokens, sessions ────────────────────────────────────────────────────
+
+    async def add_user(self, name: str, password_hash: str, role: str) -> None:
+        sql = "INSERT INTO users (name, password_hash, role, created_at, session_key) VALUES (?, ?, ?, ?, ?)"
+        params = (name, password_hash, role, _now(), new_session_key())
+
+        def add(db: Connection) -> None:
+            try:
+                db.execute(sql, params)
+            except self.duplicates:
+                raise StoreError(f"a user named {name} already exists") from None
+
+        await self._write(add, "add_user")
+
+    async def user_count(self) -> int:
+        row = await self._read(lambda db: _one(db, "SELECT count(*) FROM users"), "user_count")
+        return int(row[0]) if row is not None else 0
+
+    async def users(self) -> list[User]:
+        def read(db: Connection) -> list[User]:
+            return [u for u in map(_user, db.execute(f"SELECT {_USER} FROM users ORDER BY name")) if u is not None]
+
+        return await self._read(read, "users")
+
+    async def user_by_name(self, name: str) -> User | None:
+        sql = f"SELECT {_USER} FROM users WHERE name = ?"
+        return await self._read(lambda db: _user(_one(db, sql, (name,))), "user_by_name")
+
+    async def user_by_id(self, user: int) -> User | None:
+        sql = f"SELECT {_USER} FROM users WHERE id = ?"
+        return await self._read(lambda db: _user(_one(db, sql, (user,))), "user_by_id")
+
+    async def set_password(self, user: int, password_hash: str) -> None:
+        sql = "UPDATE users SET password_hash = ?, session_key = ? WHERE id = ?"
+        await self._write(_statement(sql, password_hash, new_session_key(), user), "set_password")
+
+    async def set_role(self, user: int, role: str) -> None:
+        await self._write(_statement("UPDATE users SET role = ? WHERE id = ?", role, user), "set_role")
+
+    async def delete_user(self, user: int) -> None:
+        await self._write(_statement("DELETE FROM users WHERE id = ?", user), "delete_user")
+
+    async def grants(self, user: int) -> set[int]:
+        sql = 'SELECT site FROM grants WHERE "user" = ?'
+        return await self._read(lambda db: {int(row[0]) for row in db.execute(sql, (user,))}, "grants")
+
+    async def set_grants(self, user: int, sites: Sequence[int]) -> None:
+        def replace(db: Connection) -> None:
+            db.execute('DELETE FROM grants WHERE "user" = ?', (user,))
+            for site in sites:
+                db.execute('INSERT INTO grants ("user", site) VALUES (?, ?)', (user, site))
+
+        await self._atomic(replace, "set_grants")
+
+    async def add_token(self, user: int, name: str, token_hash: str) -> ApiToken:
+        created = _now()
+        sql = 'INSERT INTO api_tokens ("user", name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id'
+
+        def add(db: Connection) -> ApiToken:
+            return ApiToken(int(_one(db, sql, (user, name, token_hash, created))[0]), user, name, created)
+
+        return await self._write(add, "add_token")
+
+    async def tokens(self, user: int) -> list[ApiToken]:
+        sql = 'SELECT id, "user", name, created_at FROM api_tokens WHERE "user" = ? ORDER BY id'
+        return await self._read(
+            lambda db: [ApiToken(int(i), int(u), str(n), str(c)) for i, u, n, c in db.execute(sql, (user,))], "tokens"
+        )
+
+    async def token_user(self, token_hash: str) -> User | None:
+        columns = ", ".join(f"users.{c}" for c in _USER.split(", "))
+        sql = f'SELECT {columns} FROM api_tokens JOIN users ON users.id = api_tokens."user" WHERE token_hash = ?'
+        return await self._read(lambda db: _user(_one(db, sql, (token_hash,))), "token_user")
+
+    async def delete_token(self, user: int, token: int) -> bool:
+        sql = 'DELETE FROM api_tokens WHERE id = ? AND "user" = ?'
+        return await self._write(lambda db: db.execute(sql, (token, user)).rowcount > 0, "delete_token")
+
+    async def end_session(self, nonce_sha256: str, expires: int, now: int) -> None:
+        def end(db: Connection) -> None:
+            db.execute("DELETE FROM ended_sessions WHERE expires < ?", (now,))
+            db.execute(self.queries.session_end, (nonce_sha256, expires))
+
+        await self._atomic(end, "end_session")
+
+    async def session_ended(self, nonce_sha256: str) -> bool:
+        sql = "SELECT 1 FROM ended_sessions WHERE nonce_sha256 = ?"
+        return await self._read(lambda db: _one(db, sql, (nonce_sha256,)) is not None, "session_ended")

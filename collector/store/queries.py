@@ -1,0 +1,486 @@
+"""The SQL both stores run, written once: each difference between SQLite and PostgreSQL is a ``Dialect``'s.
+
+Both databases hold the same tables (``migrations.py``) and answer the same statements; what they
+spell differently is small and listed here alone: how one JSON parameter becomes a batch's rows
+(SQLite's ``json_each`` and ``json_extract``, PostgreSQL's ``jsonb_array_elements``), how an insert
+ignores a row that is there already, that PostgreSQL's ``sum`` of integers is a ``numeric`` (cast
+back, so a row's figures stay Python ints), how "contains, ignoring case" is asked, and how a list
+of ids is passed (PostgreSQL takes one array where SQLite needs a placeholder per id). Statements
+use ``?`` placeholders; the PostgreSQL store's connections translate them (``Dialect.translate``).
+
+A job here is a plain function of a connection (``Connection``: what ``sqlite3`` and ``psycopg``
+connections both are), run whole by the store on a thread of its own, as ``connections`` explains;
+rows are read by position, which both drivers' rows allow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+from collector.aggregator import Batch
+from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, RANKED, TOTAL, TopList
+from collector.sites import Site
+from collector.store.errors import StoreError
+from collector.store.periods import first_day, month_of, split
+
+Row = dict[str, int]
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class Dialect:
+    """SQLite's spelling; ``PostgresDialect`` overrides what PostgreSQL spells otherwise."""
+
+    name = "sqlite"
+
+    def translate(self, sql: str) -> str:
+        """A statement written with ``?`` placeholders as the driver takes it."""
+        return sql
+
+    def rows(self, layout: Sequence[str], picked: Sequence[str]) -> str:
+        """A FROM item that reads one parameter, a JSON array of arrays laid out as ``layout``, as
+        rows of the ``picked`` columns (``text`` is the value's text; every other one an integer)."""
+        fields = ", ".join(f"json_extract(value, '$[{layout.index(name)}]') AS {name}" for name in picked)
+        return f"(SELECT {fields} FROM json_each(?))"
+
+    def insert_ignoring_duplicates(self, insert: str, select: str) -> str:
+        return f"INSERT OR IGNORE {insert.removeprefix('INSERT ')} {select}"
+
+    def integer(self, expression: str) -> str:
+        """A sum as an integer (SQLite's already is)."""
+        return expression
+
+    def contains(self, column: str) -> str:
+        """``column`` contains the parameter, given lower-cased; only ASCII letters fold, as in both."""
+        return f"instr(lower({column}), ?) > 0"
+
+    def among(self, column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
+        """``column IN values``, and the parameters it takes."""
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def translate(self, sql: str) -> str:
+        return _translated(sql)
+
+    def rows(self, layout: Sequence[str], picked: Sequence[str]) -> str:
+        fields = ", ".join(
+            f"e->>{layout.index(name)} AS {name}" if name == "text" else f"(e->>{layout.index(name)})::bigint AS {name}"
+            for name in picked
+        )
+        return f"(SELECT {fields} FROM jsonb_array_elements(?::jsonb) AS e)"
+
+    def insert_ignoring_duplicates(self, insert: str, select: str) -> str:
+        return f"{insert} {select} ON CONFLICT DO NOTHING"
+
+    def integer(self, expression: str) -> str:
+        return f"({expression})::bigint"
+
+    def contains(self, column: str) -> str:
+        return f"strpos(lower({column}), ?) > 0"
+
+    def among(self, column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
+
+
+@lru_cache(maxsize=1024)
+def _translated(sql: str) -> str:
+    """psycopg's placeholders are ``%s``, so a literal ``%`` is doubled first (none of ours is in a string)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+SQLITE, POSTGRES = Dialect(), PostgresDialect()
+
+
+def to_json(rows: Iterable[Sequence[Any]]) -> str:
+    """A batch as one JSON array, which one statement reads (``Dialect.rows``).
+
+    Not ``executemany``: that binds each row's parameters in Python, on the connection's thread,
+    which then needs the interpreter lock once per row. Under load the event loop holds that
+    lock and hands it over every 5 ms at best, so a flush of 3,500 rows took 7 seconds under wrk
+    (and slowed ingest while it lasted); as one JSON string it is one call, decoded by the database.
+    Values never hold NUL, which SQLite's JSON functions would cut at and PostgreSQL's text cannot
+    hold: urls.clean_text removes controls.
+    """
+    return json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
+
+
+MAX_COUNTER = 2**53
+"""Larger additions are refused: SQLite's JSON reads a bigger integer as a float, which would then
+be stored in a counter and sum inexactly. No real counter comes near it (a millisecond counter
+reaches it after 285,000 years of engagement)."""
+
+
+MAX_VALUE_BYTES = 2400
+"""Longer values are cut to this many bytes of UTF-8 (at a character's end): PostgreSQL's b-tree
+cannot index a key much longer (2,704 bytes with its row header), and a flush it refused would
+be retried for ever. SQLite cuts them too, so both stores keep the same values. Only an event
+property of astral characters comes near it (paths stop at 512 characters, 2,048 bytes)."""
+
+
+def stored_text(text: str) -> str:
+    if len(text) * 4 <= MAX_VALUE_BYTES:
+        return text  # no character takes more than 4 bytes
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_VALUE_BYTES else data[:MAX_VALUE_BYTES].decode("utf-8", "ignore")
+
+
+def batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """The batch's daily rows, their monthly sums and its hourly rows: [site, dim code, day or
+    month, text, *counters] and [site, hour, *counters]. Checks every number before anything is written."""
+    rows = itertools.chain(batch.daily.values(), batch.hourly.values())
+    if any(abs(n) >= MAX_COUNTER for row in rows for n in row):
+        raise StoreError(f"a counter addition is beyond {MAX_COUNTER}; nothing of this batch was written")
+    daily: dict[tuple[int, int, int, str], list[int]] = {}
+    monthly: dict[tuple[int, int, int, str], list[int]] = {}
+    months: dict[int, int] = {}
+    for (site, day, dim, text), row in batch.daily.items():
+        if not any(row):
+            continue
+        code = BY_KEY[dim].code
+        text = stored_text(text)
+        month = months.get(day)
+        if month is None:
+            month = months[day] = month_of(day)
+        for rows_, key in ((daily, (site, code, day, text)), (monthly, (site, code, month, text))):
+            summed = rows_.get(key)
+            if summed is None:
+                rows_[key] = list(row)
+            else:  # a month's other days, or a value that is the same once cut
+                for i, n in enumerate(row):
+                    summed[i] += n
+    hourly = [[*key, *row] for key, row in batch.hourly.items() if any(row)]
+    return [[*key, *row] for key, row in daily.items()], [[*key, *row] for key, row in monthly.items()], hourly
+
+
+SCAN_DAYS = 3
+"""Ranges shorter than this are summed outright: a few days' rows cost less than pruning them."""
+TOP_DEPTH = 4096
+"""How deep ``top`` reads each month best first before it sums every value instead."""
+
+_COUNTERS = ", ".join(COUNTERS)
+_ALL_ZERO = " AND ".join(f"{c} = 0" for c in COUNTERS)
+_DAY_LAYOUT = ("site", "dim", "period", "text", *COUNTERS)
+_HOUR_LAYOUT = ("site", "hour", *HOURLY_COUNTERS)
+_VALUE_JOIN = "JOIN dim_values AS v ON v.site = j.site AND v.dim = j.dim AND v.value = j.text"
+_KNOWN_SITE = "JOIN sites AS s ON s.id = j.site"
+"""Rows of a site deleted since they were counted are left out: a site deleted by one collector
+must not get counters back from another's flush (the PostgreSQL store also holds the sites'
+rows until it commits, so none is deleted between this join and the commit)."""
+
+_SITE = "id, website_id, domain, name, timezone, extra_domains"
+
+
+def _added(table: str, columns: Sequence[str]) -> str:
+    """An upsert's update: every counter adds the new row's to the stored one (named by its table:
+    PostgreSQL takes a bare name there for ambiguous)."""
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
+
+def site_of(row: Sequence[Any]) -> Site:
+    extra = tuple(d for d in str(row[5]).split(",") if d)
+    return Site(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), extra)
+
+
+class Queries:
+    """Every statement of the stores, in one dialect, and the jobs that run more than one.
+
+    Each flush's statements lock rows in the same order (dim_values, daily, monthly, hourly, each
+    by its key: the ORDER BY), so collectors flushing into the same rows wait for each other
+    instead of deadlocking.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = d = dialect
+        values = d.rows(_DAY_LAYOUT, ("site", "dim", "text"))
+        self.values_insert = d.insert_ignoring_duplicates(
+            "INSERT INTO dim_values (site, dim, value)",
+            f"SELECT DISTINCT j.site, j.dim, j.text FROM {values} AS j {_KNOWN_SITE} ORDER BY 1, 2, 3",
+        )
+        self.daily_upsert, self.monthly_upsert = (
+            self._counts_upsert("daily", "day"),
+            self._counts_upsert("monthly", "month"),
+        )
+        self.daily_zeros, self.monthly_zeros = (
+            self._zero_rows_delete("daily", "day"),
+            self._zero_rows_delete("monthly", "month"),
+        )
+        hours = d.rows(_HOUR_LAYOUT, _HOUR_LAYOUT)
+        self.hourly_upsert = (
+            f"INSERT INTO hourly (site, hour, {', '.join(HOURLY_COUNTERS)}) "
+            f"SELECT {', '.join('j.' + c for c in _HOUR_LAYOUT)} FROM {hours} AS j {_KNOWN_SITE} "
+            "WHERE true ORDER BY j.site, j.hour "
+            f"ON CONFLICT (site, hour) DO UPDATE SET {_added('hourly', HOURLY_COUNTERS)}"
+        )
+        self.total_sums = ", ".join(d.integer(f"coalesce(sum({c}), 0)") for c in COUNTERS)
+        self.session_end = d.insert_ignoring_duplicates(
+            "INSERT INTO ended_sessions (nonce_sha256, expires)", "VALUES (?, ?)"
+        )
+
+    def _counts_upsert(self, table: str, period: str) -> str:
+        """Add a batch of [site, dim, period, text, *counters] to ``table``, values looked up by text.
+
+        "WHERE true": SQLite's grammar needs it to tell the upsert's ON from a join's.
+        """
+        rows = self.dialect.rows(_DAY_LAYOUT, _DAY_LAYOUT)
+        return (
+            f"INSERT INTO {table} (site, dim, {period}, value, {_COUNTERS}) "
+            f"SELECT j.site, j.dim, j.period, v.id, {', '.join('j.' + c for c in COUNTERS)} "
+            f"FROM {rows} AS j {_VALUE_JOIN} {_KNOWN_SITE} WHERE true ORDER BY j.site, j.dim, j.period, v.id "
+            f"ON CONFLICT (site, dim, {period}, value) DO UPDATE SET {_added(table, COUNTERS)}"
+        )
+
+    def _zero_rows_delete(self, table: str, period: str) -> str:
+        """Delete the rows of a batch (given as for ``_counts_upsert``) whose counters now sum to zero."""
+        rows = self.dialect.rows(_DAY_LAYOUT, ("site", "dim", "period", "text"))
+        return (
+            f"DELETE FROM {table} WHERE {_ALL_ZERO} AND (site, dim, {period}, value) IN ("
+            f"SELECT j.site, j.dim, j.period, v.id FROM {rows} AS j {_VALUE_JOIN})"
+        )
+
+    # ── counters ──────────────────────────────────────────────────────────────────────────────
+
+    def write_batch(self, db: Connection, daily: list[list[Any]], monthly: list[list[Any]], hourly: str) -> None:
+        """A flush: the day rows, their months' roll-ups and the hours, in the caller's transaction."""
+        days = to_json(daily)
+        db.execute(self.values_insert, (days,))
+        db.execute(self.daily_upsert, (days,))
+        db.execute(self.monthly_upsert, (to_json(monthly),))
+        db.execute(self.hourly_upsert, (hourly,))
+        # A row can only come back to zero through a negative addition (an exit moving on, a bounce
+        # taken back): only those rows are looked at.
+        shrinking = [row for row in daily if any(n < 0 for n in row[4:])]
+        if shrinking:
+            months = [[site, code, month_of(day), text] for site, code, day, text, *_ in shrinking]
+            db.execute(self.daily_zeros, (to_json(shrinking),))
+            db.execute(self.monthly_zeros, (to_json(months),))
+
+    def recent_values(self, db: Connection, since_day: int) -> list[tuple[int, int, int, str]]:
+        """(site, day, dim code, text) of the day rows since a day, the site totals left out."""
+        sql = (
+            "SELECT d.site, d.day, d.dim, v.value FROM daily AS d JOIN dim_values AS v ON v.id = d.value "
+            "WHERE d.day >= ? AND d.dim != ?"
+        )
+        return [
+            (int(s), int(day), int(dim), str(text)) for s, day, dim, text in db.execute(sql, (since_day, TOTAL.code))
+        ]
+
+    def delete_before(self, db: Connection, site: int, first_kept_day: int) -> int:
+        """Days before ``first_kept_day`` go, and so do months that ended before it; the month it
+        falls in is summed again from the days it keeps, so the roll-up stays exact; the text of
+        values no row refers to any more goes too. In the caller's transaction."""
+        month = month_of(first_kept_day)
+        sums = ", ".join(f"sum({c})" for c in COUNTERS)
+        daily = db.execute("DELETE FROM daily WHERE site = ? AND day < ?", (site, first_kept_day)).rowcount
+        hourly = db.execute("DELETE FROM hourly WHERE site = ? AND hour < ?", (site, first_kept_day * 24)).rowcount
+        if daily:
+            db.execute("DELETE FROM monthly WHERE site = ? AND month <= ?", (site, month))
+            db.execute(
+                f"INSERT INTO monthly (site, dim, month, value, {_COUNTERS}) SELECT site, dim, ?, value, {sums} "
+                "FROM daily WHERE site = ? AND day BETWEEN ? AND ? GROUP BY site, dim, value",
+                (month, site, first_kept_day, first_day(month + 1) - 1),
+            )
+            # The text of values no row refers to any more goes with them: a path seen only
+            # on expired days must not outlive the retention period.
+            db.execute(
+                "DELETE FROM dim_values WHERE site = ? AND id NOT IN (SELECT value FROM daily WHERE site = ?) "
+                "AND id NOT IN (SELECT value FROM monthly WHERE site = ?)",
+                (site, site, site),
+            )
+        return int(daily + hourly)
+
+    # ── reads ─────────────────────────────────────────────────────────────────────────────────
+
+    def parts(self, select: str, site: int, dim: int, first: int, last: int) -> tuple[str, list[int]]:
+        """``select`` (``SELECT …`` without FROM) over a range's runs of days and whole months, as a
+        UNION ALL, with its parameters; a query that matches nothing when the range is empty."""
+        parts = split(first, last)
+        queries, params = [], []
+        for run in parts.days:
+            queries.append(f"{select} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ?")
+            params += [site, dim, *run]
+        if parts.months is not None:
+            queries.append(f"{select} FROM monthly WHERE site = ? AND dim = ? AND month BETWEEN ? AND ?")
+            params += [site, dim, *parts.months]
+        if not queries:
+            return f"{select} FROM daily WHERE false", []
+        return " UNION ALL ".join(queries), params
+
+    def totals(self, db: Connection, site: int, first: int, last: int) -> Row:
+        parts, params = self.parts(f"SELECT {_COUNTERS}", site, TOTAL.code, first, last)
+        row = db.execute(f"SELECT {self.total_sums} FROM ({parts}) AS p", params).fetchone()
+        return dict(zip(COUNTERS, row, strict=True)) if row is not None else dict.fromkeys(COUNTERS, 0)
+
+    def series(self, db: Connection, sql: str, params: Sequence[int], columns: Sequence[str]) -> list[tuple[int, Row]]:
+        """Rows of (hour or day, counters) from a query whose first column is the hour or day."""
+        return [(row[0], dict(zip(columns, row[1:], strict=True))) for row in db.execute(sql, params)]
+
+    def breakdown(
+        self, db: Connection, listing: TopList, site: int, first: int, last: int, limit: int, offset: int, search: str
+    ) -> tuple[list[tuple[str, Row]], int]:
+        """One GROUP BY of the range's day and month rows over the primary-key prefix; the text is
+        joined after grouping, so each value's text is read once, and a window count gives the total.
+        (HAVING names ``sum(…)``: a bare name there would be a column of some row of the group.)
+
+        Only the list's counters are summed: over a year of a busy dimension the sums are most of
+        the query's cost.
+        """
+        wanted = listing.counters
+        code = BY_KEY[listing.dimension].code
+        parts, in_range = self.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last)
+        sums = ", ".join(self.dialect.integer(f"sum({c})") + f" AS {c}" for c in wanted)
+        match, found = (f"WHERE {self.dialect.contains('v.value')}", (search.lower(),)) if search else ("", ())
+        grouped = (
+            f"SELECT v.value AS text, {', '.join('g.' + c for c in wanted)} FROM (SELECT value, {sums} FROM ({parts}) "
+            f"AS p GROUP BY value HAVING sum({listing.rank_counter}) > 0) AS g JOIN dim_values AS v ON v.id = g.value "
+            f"{match}"
+        )
+        order = ", ".join(f"{c} DESC" for c in listing.order)
+        params = (*in_range, *found)
+        rows = db.execute(
+            f"SELECT text, {', '.join(wanted)}, count(*) OVER () AS matched FROM ({grouped}) AS m "
+            f"ORDER BY {order}, text LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        if rows:
+            return [(row[0], dict(zip(wanted, row[1:-1], strict=True))) for row in rows], int(rows[0][-1])
+        if not offset:
+            return [], 0
+        return [], int(db.execute(f"SELECT count(*) FROM ({grouped}) AS m", params).fetchone()[0])
+
+    def top(
+        self, db: Connection, listing: TopList, site: int, first: int, last: int, limit: int
+    ) -> list[tuple[str, Row]] | None:
+        """``breakdown``'s first rows by Fagin's threshold algorithm (``Store.top`` says why it is
+        exact), or None when the list is too flat to prune well and should be summed instead."""
+        months = tuple(range(month_of(first), month_of(last) + 1))
+        code = BY_KEY[listing.dimension].code
+        parts = split(first, last)
+        days = [d for a, b in parts.days for d in range(a, b + 1)]
+        whole = list(range(parts.months[0], parts.months[1] + 1)) if parts.months else []
+        exact: dict[int, Row] = {}
+        depth = max(2 * limit, 16)
+        while depth <= TOP_DEPTH:
+            seen, bound = self._best_first(db, listing.rank_counter, site, code, months, depth)
+            new = [value for value in seen if value not in exact]
+            exact.update(self._totals_of(db, listing.counters, site, code, days, whole, new))
+            ranks = sorted((row[listing.rank_counter] for row in exact.values()), reverse=True)
+            threshold = ranks[limit - 1] if len(ranks) >= limit and ranks[limit - 1] > 0 else 1
+            if bound < threshold:
+                return self._first_rows(db, listing, exact, limit)
+            depth *= 4
+        return None
+
+    @staticmethod
+    def top_is_summed(listing: TopList, first: int, last: int) -> bool:
+        """Whether ``top`` is simply ``breakdown``: unranked lists, short and empty ranges."""
+        return listing.rank_counter not in RANKED or last - first < SCAN_DAYS or first > last
+
+    @staticmethod
+    def _best_first(
+        db: Connection, rank: str, site: int, dim: int, months: Sequence[int], depth: int
+    ) -> tuple[list[int], int]:
+        """The values among each month's ``depth`` best, and the most a value not among them can have
+        over all the months (the sum of each month's last figure read; 0 for a month read to its end)."""
+        seen: dict[int, None] = {}
+        bound = 0
+        for month in months:
+            best = db.execute(
+                f"SELECT value, {rank} FROM monthly WHERE site = ? AND dim = ? AND month = ? AND {rank} > 0 "
+                f"ORDER BY {rank} DESC LIMIT ?",
+                (site, dim, month, depth),
+            ).fetchall()
+            seen.update(dict.fromkeys(value for value, _ in best))
+            if len(best) == depth:
+                bound += best[-1][1]
+        return list(seen), bound
+
+    def _totals_of(
+        self,
+        db: Connection,
+        counters: Sequence[str],
+        site: int,
+        dim: int,
+        days: Sequence[int],
+        months: Sequence[int],
+        values: Sequence[int],
+    ) -> dict[int, Row]:
+        """Exact totals over ``days`` and whole ``months`` for some values, by point lookups on the keys."""
+        if not values:
+            return {}
+        picked = ", ".join(counters)
+        queries, params = [], []
+        for table, periods_, column in (("daily", days, "day"), ("monthly", months, "month")):
+            if periods_:
+                in_periods, period_params = self.dialect.among(column, periods_)
+                among, value_params = self.dialect.among("value", values)
+                queries.append(
+                    f"SELECT value, {picked} FROM {table} WHERE site = ? AND dim = ? AND {in_periods} AND {among}"
+                )
+                params += [site, dim, *period_params, *value_params]
+        sums = ", ".join(self.dialect.integer(f"sum({c})") + f" AS {c}" for c in counters)
+        rows = db.execute(f"SELECT value, {sums} FROM ({' UNION ALL '.join(queries)}) AS p GROUP BY value", params)
+        totals = {row[0]: dict(zip(counters, row[1:], strict=True)) for row in rows}
+        return {value: totals.get(value, dict.fromkeys(counters, 0)) for value in values}
+
+    def _first_rows(self, db: Connection, listing: TopList, exact: dict[int, Row], limit: int) -> list[tuple[str, Row]]:
+        """The list's first rows among values whose exact totals are known, in ``breakdown``'s order."""
+        ranked = [(value, row) for value, row in exact.items() if row[listing.rank_counter] > 0]
+        ids = [value for value, _ in ranked]
+        texts: dict[int, str] = {}
+        if ids:
+            among, params = self.dialect.among("id", ids)
+            texts = {
+                int(i): str(text) for i, text in db.execute(f"SELECT id, value FROM dim_values WHERE {among}", params)
+            }
+        keyed = [(tuple(-row[c] for c in listing.order), texts[value], row) for value, row in ranked]
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        return [(text, row) for _, text, row in keyed[:limit]]
+
+    # ── sites ─────────────────────────────────────────────────────────────────────────────────
+
+    @staticmethod
+    def sites(db: Connection) -> list[Site]:
+        return [site_of(row) for row in db.execute(f"SELECT {_SITE} FROM sites ORDER BY id")]
+
+    @staticmethod
+    def add_site(db: Connection, website_id: str, domain: str, name: str, timezone: str, extra: str, now: str) -> Site:
+        return site_of(
+            db.execute(
+                "INSERT INTO sites (website_id, domain, name, timezone, extra_domains, created_at) "
+                f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_SITE}",
+                (website_id, domain, name, timezone, extra, now),
+            ).fetchone()
+        )
+
+    @staticmethod
+    def update_site(db: Connection, site: int, domain: str, name: str, timezone: str, extra: str) -> Site | None:
+        row = db.execute(
+            f"UPDATE sites SET domain = ?, name = ?, timezone = ?, extra_domains = ? WHERE id = ? RETURNING {_SITE}",
+            (domain, name, timezone, extra, site),
+        ).fetchone()
+        return None if row is None else site_of(row)
+
+    @staticmethod
+    def delete_site(db: Connection, site: int, tables: Sequence[tuple[str, str]]) -> None:
+        for table, key in tables:
+            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (site,))
