@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector import endpoints, tracker
+from collector import endpoints, spill, tracker
 from collector.accesslog import AccessLog
 from collector.aggregator import Aggregator
 from collector.bodylimit import BodyLimit
@@ -33,9 +33,8 @@ from collector.ingest import Collector
 from collector.localtime import day_number
 from collector.retention import Retention
 from collector.sites import SiteRegistry
-from collector.spill import SpillFile
+from collector.state import DayState, open_state
 from collector.store import CounterWriter, open_store
-from collector.visitors import MemoryVisitorState
 from dashboard.context import Dashboard
 from dashboard.routes import routes as dashboard_routes
 from geo.lookup import CountryLookup
@@ -77,11 +76,21 @@ class App(Starlette):
         await response(scope, receive, send)
 
 
-async def _seed_guard(store: CounterWriter, aggregator: Aggregator, now: float) -> None:
+async def _seed_guard(store: CounterWriter, state: DayState, now: float) -> None:
     """Values already stored for the open days count against the cardinality limit after a restart."""
     since = day_number(datetime.fromtimestamp(now, UTC).date()) - 2
-    for site, day, dim, value in await store.recent_values(since):
-        aggregator.remember(site, day, dim, value)
+    state.seed(await store.recent_values(since))
+
+
+def from_environment() -> App:
+    """``create_app`` for each worker of ``crumbless serve --workers N``, which starts in a fresh
+    interpreter: its settings are read again from the same environment, and so is its logging."""
+    from collector.config import load
+    from collector.logs import configure
+
+    settings = load()
+    configure(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
@@ -91,17 +100,20 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         sites = SiteRegistry(store.sites)
         await sites.refresh()
         geo = CountryLookup.open(settings.geo_db)
-        salts = Salts(store)
-        visitors = MemoryVisitorState(settings.max_visitors)
-        aggregator = Aggregator(settings.max_values)
-        await _seed_guard(store, aggregator, clock())
-        collector = Collector(settings, sites, geo, salts, visitors, aggregator, clock)
-        flusher = Flusher(aggregator, store, settings.flush_interval, SpillFile(settings.data_dir))
-        flusher.restore_spilled()  # what the last stop could not write, counted before anything new
+        state, salt_store = await open_state(settings, store, sites.day_end)
+        salts = Salts(salt_store)
+        aggregator = Aggregator()
+        await _seed_guard(store, state, clock())
+        collector = Collector(settings, sites, geo, salts, state, aggregator, clock)
+        spill_file = spill.claim(settings.data_dir)
+        flusher = Flusher(aggregator, store, settings.flush_interval, spill_file)
+        spilled = flusher.restore_spilled()  # what the last stop could not write, written before anything new
+        if spilled is not None:
+            state.seed(spilled.daily)
         retention = Retention(store, sites, settings.retention_days, clock)
-        housekeeping = Housekeeping(sites, salts, visitors, aggregator, geo, clock, retention=retention)
+        housekeeping = Housekeeping(sites, salts, state, geo, clock, retention=retention)
         await housekeeping.attempt(housekeeping.close_days)  # a locked database must not keep it from starting
-        app.state.store, app.state.collector = store, collector
+        app.state.store, app.state.collector, app.state.day_state = store, collector, state
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
         tasks = [asyncio.create_task(flusher.run()), asyncio.create_task(housekeeping.run())]
         log.info("collecting for %d site(s); counters flushed every %gs", len(sites.all()), settings.flush_interval)
@@ -113,7 +125,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
             await asyncio.gather(*tasks, return_exceptions=True)
             if await flusher.final_flush():
                 log.info("stopped; all counters written")
+            spill_file.release()
             await store.close()
+            await state.close()
             geo.close()
 
     script = tracker.load(settings.collect_path)  # minified and compressed once, here

@@ -3,16 +3,23 @@
 Uniqueness is decided here, at ingest, so every stored number is a plain sum: a visitor is
 counted once per (dimension, value) per day by remembering a small fingerprint of what was
 already counted; a bounce is booked when a visit starts and taken back when it stops being one;
-an exit moves with each pageview; duration accrues hit by hit. Nothing here knows how counters
-or visitor records are stored, so the SQLite/PostgreSQL stores and the memory/Redis visitor states
-all share these rules.
+an exit moves with each pageview; duration accrues hit by hit.
+
+``count`` is pure: it changes nothing it is given and returns the new record with the hit's
+additions. The caller commits the record to the visitor state, and only a committed record's
+additions reach the aggregator: when two beacons of one visitor race (an engagement ping sent
+on navigation and the next pageview, perhaps on two collectors), the state refuses the second
+commit and that beacon is counted again from the record the first one left. Nothing here knows
+how counters or visitor records are stored, so the SQLite/PostgreSQL stores and the memory/Redis
+visitor states all share these rules.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from zlib import crc32
 
-from collector.aggregator import Aggregator
+from collector.guard import Admitted, prop_value
 from collector.hits import Hit, Kind
 from collector.model import (
     ENGAGED_MS,
@@ -32,15 +39,43 @@ from collector.visitors import VisitorRecord, VisitValues
 VISIT_TIMEOUT_S = 30 * 60
 
 
-def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> VisitorRecord | None:
-    """Apply ``hit``; returns the visitor's updated record, or None when the hit counts nothing."""
+@dataclass(slots=True)
+class Deltas:
+    """One hit's counter additions, in the order the rules made them."""
+
+    daily: list[tuple[int, int, str, str, int, int]] = field(default_factory=list)  # site, day, dim, value, column, n
+    hourly: list[tuple[int, int, int, int]] = field(default_factory=list)           # site, hour, column, n
+    values: Admitted = field(default_factory=dict)
+
+    def add(self, site: int, day: int, dim: str, value: str, column: int, n: int) -> None:
+        self.daily.append((site, day, dim, value, column, n))
+
+    def add_hourly(self, site: int, hour: int, column: int, n: int) -> None:
+        self.hourly.append((site, hour, column, n))
+
+    def value(self, dim: str, value: str) -> str:
+        """The value to count under, as the cardinality guard admitted it (``guard.wanted``)."""
+        return self.values[(dim, value)]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    record: VisitorRecord
+    deltas: Deltas
+
+
+def count(hit: Hit, record: VisitorRecord | None, values: Admitted) -> Step | None:
+    """Apply ``hit`` to a copy of ``record``; None when the hit counts nothing.
+
+    ``values`` holds the guard's answer for every value of ``guard.wanted(hit)``.
+    """
     if record is not None and (record.site != hit.site or record.day != hit.day):
         record = None
     live = record is not None and hit.ts - record.last_seen < VISIT_TIMEOUT_S
     if hit.kind is Kind.ENGAGEMENT and not live:
         return None  # an engagement ping never starts a visit
-    if record is None:
-        record = VisitorRecord(site=hit.site, day=hit.day)
+    record = VisitorRecord(site=hit.site, day=hit.day) if record is None else replace(record)
+    counts = Deltas(values=values)
     if hit.hour % 24 != record.last_hour:
         counts.add_hourly(hit.site, hit.hour, VISITORS, 1)
         record.last_hour = hit.hour % 24
@@ -55,17 +90,17 @@ def count(hit: Hit, record: VisitorRecord | None, counts: Aggregator) -> Visitor
         _event(hit, record, counts)
     else:
         _engagement(hit, record, counts)
-    return record
+    return Step(record, counts)
 
 
-def _visit_add(hit: Hit, record: VisitorRecord, counts: Aggregator, column: str, n: int) -> None:
+def _visit_add(hit: Hit, record: VisitorRecord, counts: Deltas, column: str, n: int) -> None:
     """Add ``n`` to one visit counter (``VisitColumns`` field) of every value the visit has."""
     for slot_key, value in record.values:
         slot = SLOTS[slot_key]
         counts.add(hit.site, hit.day, slot.dimension, value, getattr(slot.columns, column), n)
 
 
-def _start_visit(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+def _start_visit(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     """A new visit: book it (and, provisionally, its bounce) under every visit-level value."""
     record.values = _visit_values(hit, counts)
     record.visit_hour = hit.hour % 24
@@ -87,19 +122,19 @@ _HOURLY: VisitColumns = SLOTS["total"].columns  # the hourly table's columns are
 _ENTRY_PAGE = SLOTS["entry_page"]
 
 
-def _visit_values(hit: Hit, counts: Aggregator) -> VisitValues:
-    """The visit's (slot, value) pairs, each value through the cardinality guard of its dimension."""
+def _visit_values(hit: Hit, counts: Deltas) -> VisitValues:
+    """The visit's (slot, value) pairs, each value as the cardinality guard admitted it."""
     fold = counts.value
     values: list[tuple[str, str]] = [("total", "")]
     for dim in VISIT_DIMENSIONS:
         value = getattr(hit, dim)
         if value:
-            values.append((dim, fold(hit.site, hit.day, dim, value)))
-    values.append(("entry_page", fold(hit.site, hit.day, _ENTRY_PAGE.dimension, hit.path)))
+            values.append((dim, fold(dim, value)))
+    values.append(("entry_page", fold(_ENTRY_PAGE.dimension, hit.path)))
     return tuple(values)
 
 
-def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+def _accrue_duration(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     seconds = hit.ts - record.last_seen
     if seconds <= 0:
         return
@@ -111,7 +146,7 @@ def _visit_hour(record: VisitorRecord) -> int:
     return record.day * 24 + record.visit_hour
 
 
-def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
+def _unbounce(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     if not record.bounced:
         return
     record.bounced = False
@@ -119,8 +154,8 @@ def _unbounce(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
     counts.add_hourly(hit.site, _visit_hour(record), _HOURLY.bounces, -1)
 
 
-def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
-    path = counts.value(hit.site, hit.day, "page", hit.path)
+def _pageview(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
+    path = counts.value("page", hit.path)
     _visit_add(hit, record, counts, "pageviews", 1)
     counts.add_hourly(hit.site, hit.hour, _HOURLY.pageviews, 1)
     _count_visitor(hit, record, counts, "page", path)
@@ -134,7 +169,7 @@ def _pageview(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
         _unbounce(hit, record, counts)
 
 
-def _move_exit(hit: Hit, record: VisitorRecord, counts: Aggregator, path: str) -> None:
+def _move_exit(hit: Hit, record: VisitorRecord, counts: Deltas, path: str) -> None:
     """The visit's exit page is its latest pageview: move the one exit from the old page."""
     old = record.last_path
     if old == path:
@@ -144,21 +179,21 @@ def _move_exit(hit: Hit, record: VisitorRecord, counts: Aggregator, path: str) -
     counts.add(hit.site, hit.day, "page", path, EXITS, 1)
 
 
-def _event(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
-    name = counts.value(hit.site, hit.day, "event", hit.event)
+def _event(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
+    name = counts.value("event", hit.event)
     counts.add(hit.site, hit.day, "total", "", EVENTS, 1)
     _count_visitor(hit, record, counts, "event", name)
     counts.add(hit.site, hit.day, "event", name, EVENTS, 1)
     for key, value in hit.props:
-        prop = counts.value(hit.site, hit.day, "event_prop", PROP_SEPARATOR.join((name, key, value)))
+        prop = counts.value("event_prop", prop_value(hit.event, key, value))
         _count_visitor(hit, record, counts, "event_prop", prop)
         counts.add(hit.site, hit.day, "event_prop", prop, EVENTS, 1)
     if hit.interactive:
         _unbounce(hit, record, counts)
 
 
-def _engagement(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
-    path = counts.value(hit.site, hit.day, "page", hit.path)
+def _engagement(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
+    path = counts.value("page", hit.path)
     if hit.engaged_ms > 0:
         counts.add(hit.site, hit.day, "page", path, ENGAGED_MS, hit.engaged_ms)
     if hit.scroll < 0:
@@ -173,7 +208,7 @@ def _engagement(hit: Hit, record: VisitorRecord, counts: Aggregator) -> None:
         _raise_scroll(hit, counts, path, -1)
 
 
-def _raise_scroll(hit: Hit, counts: Aggregator, path: str, counted: int) -> int:
+def _raise_scroll(hit: Hit, counts: Deltas, path: str, counted: int) -> int:
     """Scroll depth is one sample per pageview, its maximum: add it once, then raise it in place."""
     if counted < 0:
         counts.add(hit.site, hit.day, "page", path, SCROLL_SUM, hit.scroll)
@@ -184,7 +219,7 @@ def _raise_scroll(hit: Hit, counts: Aggregator, path: str, counted: int) -> int:
 
 
 def _count_visitor(
-    hit: Hit, record: VisitorRecord, counts: Aggregator, key: str, value: str, dim: str = "", column: int = VISITORS
+    hit: Hit, record: VisitorRecord, counts: Deltas, key: str, value: str, dim: str = "", column: int = VISITORS
 ) -> None:
     """+1 visitor under (key, value) the first time this visitor has that value today.
 

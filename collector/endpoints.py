@@ -8,6 +8,7 @@ is open; ``text/plain`` bodies let browsers skip the preflight entirely.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 
 from starlette.requests import ClientDisconnect, Request as HTTPRequest
@@ -16,13 +17,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from collector.beacons import BadBeacon
 from collector.ingest import Collector, Outcome, Request
 from collector.numbers import is_whole_number
+from collector.state import StateUnavailable
 
 log = logging.getLogger("crumbless.ingest")
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, x-umami-cache",
+    # Umami's script sends its cache token, and since 3.x its website id and host, as headers.
+    "Access-Control-Allow-Headers": "Content-Type, x-umami-cache, x-umami-website-id, x-umami-hostname",
     "Access-Control-Max-Age": "86400",
 }
 ACCEPTED_TYPES = ("", "application/json", "text/plain")
@@ -66,6 +69,28 @@ def error(exc: BadBeacon) -> Response:
     return JSONResponse({"error": exc.message, "field": exc.field}, status_code=exc.status, headers=CORS)
 
 
+RETRY_AFTER_S = 10
+
+
+class _Refusals:
+    """Beacons refused since the last log line: an outage of the state is logged once per
+    ``RETRY_AFTER_S``, not once per beacon."""
+
+    logged_at = -float(RETRY_AFTER_S)
+    since = 0
+
+
+def unavailable(exc: StateUnavailable) -> Response:
+    """A beacon the shared state could not take: refused (503), not counted on a guess."""
+    _Refusals.since += 1
+    now = time.monotonic()
+    if now - _Refusals.logged_at >= RETRY_AFTER_S:
+        log.warning("refused %d beacon(s) with 503: the visitor state is unavailable (%s)", _Refusals.since, exc)
+        _Refusals.logged_at, _Refusals.since = now, 0
+    headers = {**CORS, "Retry-After": str(RETRY_AFTER_S)}
+    return JSONResponse({"error": "the visitor state is unavailable, retry later"}, status_code=503, headers=headers)
+
+
 def answer(format: str, outcome: Outcome) -> Response:
     headers = dict(CORS)
     if outcome.dropped:
@@ -88,6 +113,8 @@ async def collect(request: HTTPRequest, format: str) -> Response:
         return error(exc)
     except ClientDisconnect:
         return Response(status_code=400)
+    except StateUnavailable as exc:
+        return unavailable(exc)
     except Exception as exc:
         # Only the exception's type and where it happened: its message could quote request data.
         where = traceback.extract_tb(exc.__traceback__)[-1]

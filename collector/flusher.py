@@ -1,9 +1,11 @@
 """Writing the in-memory counters to the store, every ``flush_interval`` and once more at shutdown.
 
 A flush drains the aggregator first and writes the batch in one transaction; if the store
-refuses (locked, down, disk full) the batch goes back into the aggregator and is retried at the
-next tick, so a fault delays counters instead of losing them. A SIGKILL loses at most what was
-counted since the last successful flush.
+refuses (locked, down, disk full) the batch is kept as it is and retried first at the next tick,
+so a fault delays counters instead of losing them. Kept whole, not merged back into the
+aggregator: its id is what lets a networked store recognise a retry of a batch it had committed
+when the answer was lost (``aggregator.Batch``). A SIGKILL loses at most what was counted since
+the last successful flush.
 
 A stop cannot wait for the store forever (the service manager kills the process when its stop
 timeout is over), so the final flush has ``STOP_BUDGET_S`` seconds; what it could not write by
@@ -20,7 +22,7 @@ import asyncio
 import logging
 import time
 
-from collector.aggregator import Aggregator
+from collector.aggregator import Aggregator, Batch
 from collector.spill import SpillFile
 from collector.store import CounterWriter, StoreError
 
@@ -48,48 +50,51 @@ class Flusher:
         self.spill = spill
         self.stop_budget = stop_budget
         self.failures = 0
-        self._spill_in_memory = False  # restored counters not yet in the database: the file must stay
+        self._failed: Batch | None = None  # the batch a store refused, retried before anything newer
+        self._failed_holds_spill = False  # ... and it holds what the last stop spilled: the file stays
         self._periodic: asyncio.Future[bool] | None = None
 
-    def restore_spilled(self) -> int:
-        """Put back what the last stop could not write, before serving; returns the rows restored."""
+    def restore_spilled(self) -> Batch | None:
+        """Take back what the last stop could not write, before serving; it is the first batch
+        written. Returns it, so its values can count against the cardinality guard as stored ones do."""
         if self.spill is None:
-            return 0
+            return None
         batch = self.spill.load()
         if batch is None:
-            return 0
+            return None
         if not batch:
             self.spill.discard()  # nothing in it to count: it can go now
-            return 0
-        self.aggregator.restore(batch)
-        for site, day, dim, value in batch.daily:
-            self.aggregator.remember(
-                site, day, dim, value
-            )  # they count against the cardinality limit, as stored ones do
-        self._spill_in_memory = True
+            return None
+        self._failed, self._failed_holds_spill = batch, True
         log.info("restored %d counter rows that the last stop could not write, from %s", len(batch), self.spill.path)
-        return len(batch)
+        return batch
 
     async def flush(self) -> bool:
         """True when everything counted so far is in the store."""
-        batch = self.aggregator.drain()
-        holds_spill, self._spill_in_memory = self._spill_in_memory, False
-        if batch:
-            started = time.perf_counter()
-            try:
-                await self.store.write_counts(batch)
-            except (StoreError, OSError) as exc:
-                self.aggregator.restore(batch)
-                self._spill_in_memory |= holds_spill
-                self.failures += 1
-                log.warning("flush failed, %d counter rows kept in memory for the next try: %s", len(batch), exc)
+        if self._failed is not None:
+            if not await self._write(self._failed):
                 return False
-            log.debug("flushed %d counter rows in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
-        if holds_spill and self.spill is not None:
-            self.spill.discard()
+            if self._failed_holds_spill and self.spill is not None:
+                self.spill.discard()
+            self._failed, self._failed_holds_spill = None, False
+        batch = self.aggregator.drain()
+        if batch and not await self._write(batch):
+            self._failed = batch
+            return False
         if self.failures:
             log.info("flush succeeded again after %d failed attempts", self.failures)
             self.failures = 0
+        return True
+
+    async def _write(self, batch: Batch) -> bool:
+        started = time.perf_counter()
+        try:
+            await self.store.write_counts(batch)
+        except (StoreError, OSError) as exc:
+            self.failures += 1
+            log.warning("flush failed, %d counter rows kept in memory for the next try: %s", len(batch), exc)
+            return False
+        log.debug("flushed %d counter rows in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
         return True
 
     async def run(self) -> None:
@@ -122,7 +127,7 @@ class Flusher:
                 break
             await asyncio.sleep(pause)
             pause = min(2 * pause, 3.0)
-        batch = self.aggregator.drain()
+        batch = self.unwritten()
         if self.spill is not None and self.spill.save(batch):
             log.warning(
                 "the database could not be written for %.1fs; %d counter rows kept in %s, the next start writes them",
@@ -131,6 +136,15 @@ class Flusher:
                 self.spill.path,
             )
         else:
-            self.aggregator.restore(batch)
+            self._failed = batch
             log.error("shutting down with %d counter rows that could not be written", len(batch))
         return False
+
+    def unwritten(self) -> Batch:
+        """Everything not in the store yet, as one new batch (for the spill file)."""
+        merged = Aggregator()
+        if self._failed is not None:
+            merged.restore(self._failed)
+            self._failed = None
+        merged.restore(self.aggregator.drain())
+        return merged.drain()

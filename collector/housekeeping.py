@@ -1,8 +1,8 @@
 """The background chores that follow the clock: closing site-days, reloading sites and countries,
 and deleting aggregate rows that retention no longer keeps.
 
-When a site's local day is over, its salt is erased from the store (so that day's hashes can
-never be recomputed) and its visitor records and cardinality sets are dropped from memory. This
+When a site's local day is over, its salt is erased (so that day's hashes can never be
+recomputed) and its visitor records and cardinality sets are dropped from the day's state. This
 runs at start too, so a server that was down over midnight erases the old salt before counting.
 """
 
@@ -13,13 +13,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from collector.aggregator import Aggregator
 from collector.identity import Salts
 from collector.localtime import today
 from collector.retention import Retention
 from collector.sites import SiteRegistry
+from collector.state import DayState
 from collector.store import StoreError
-from collector.visitors import VisitorState
 from geo.lookup import CountryLookup
 
 log = logging.getLogger("crumbless.housekeeping")
@@ -32,16 +31,14 @@ class Housekeeping:
         self,
         sites: SiteRegistry,
         salts: Salts,
-        visitors: VisitorState,
-        aggregator: Aggregator,
+        state: DayState,
         geo: CountryLookup,
         clock: Callable[[], float] = time.time,
         retention: Retention | None = None,
     ) -> None:
         self.sites = sites
         self.salts = salts
-        self.visitors = visitors
-        self.aggregator = aggregator
+        self.state = state
         self.geo = geo
         self.clock = clock
         self.retention = retention
@@ -57,8 +54,7 @@ class Housekeeping:
             if self._open_day.get(site.id) == day:
                 continue
             await self.salts.erase_before(site.id, day)
-            await self.visitors.drop_days(site.id, day)
-            self.aggregator.forget_day(site.id, day - 1)
+            await self.state.close_days(site.id, day)
             self._open_day[site.id] = day
             moved += 1
         return moved
@@ -85,7 +81,7 @@ class Housekeeping:
 
     def report_evictions(self) -> None:
         """Evicted visitors may be counted again today; the operator should know to raise the cap."""
-        evicted = self.visitors.evicted
+        evicted = self.state.evicted
         if evicted > self._evicted_seen:
             log.warning(
                 "%d visitors forgotten since the last check because CRUMBLESS_MAX_VISITORS was reached (%d in all)",

@@ -18,16 +18,16 @@ from collector.beacons import PARSERS, BadBeacon, language_tag
 from collector.clientip import client_ip
 from collector.config import Settings
 from collector.counting import count
-from collector.hits import Beacon, Hit, Kind
+from collector.guard import wanted
+from collector.hits import Beacon, Hit
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
 from collector.model import DROPPED, DROPS
-from collector.realtime import Realtime
 from collector.referrers import campaign_tag, source_name
 from collector.sites import Site, SiteRegistry
-from collector.urls import PageUrl, normalize_hostname, parse_page_url
+from collector.state import CountingState, StateUnavailable
+from collector.urls import PageUrl, beacon_host, parse_page_url
 from collector.useragents import Agent, describe, request_bot_signal
-from collector.visitors import VisitorState
 from geo.headers import country_from_headers
 from geo.lookup import CountryLookup
 
@@ -49,6 +49,10 @@ class Outcome:
 
 
 IGNORED = Outcome(False, "ignored")
+COMMIT_TRIES = 16
+"""Real beacons of one visitor race a few at a time at most (a ping and the next pageview); a
+replayed or flooding visitor may send dozens at once, and each lost race costs a round trip, so
+after this many a beacon is refused (503) rather than held."""
 
 
 class Collector:
@@ -60,19 +64,17 @@ class Collector:
         sites: SiteRegistry,
         geo: CountryLookup,
         salts: Salts,
-        visitors: VisitorState,
+        state: CountingState,
         aggregator: Aggregator,
         clock: Callable[[], float] = time.time,
-        realtime: Realtime | None = None,
     ) -> None:
         self.settings = settings
         self.sites = sites
         self.geo = geo
         self.salts = salts
-        self.visitors = visitors
+        self.state = state
         self.aggregator = aggregator
         self.clock = clock
-        self.realtime = realtime or Realtime()
 
     async def ingest(self, request: Request) -> Outcome:
         now = self.clock()
@@ -106,7 +108,10 @@ class Collector:
         headers: Mapping[str, str],
     ) -> Hit:
         day, hour = local_day_hour(now, site.tz)
-        salt = await self.salts.salt(site.id, day)
+        try:
+            salt = await self.salts.salt(site.id, day)
+        except LookupError:  # deleted by another collector, which this one's registry does not know yet
+            raise unknown_site("website") from None
         return Hit(
             site=site.id,
             day=day,
@@ -133,13 +138,22 @@ class Collector:
         )
 
     async def count(self, hit: Hit) -> Outcome:
-        record = count(hit, await self.visitors.get(hit.visitor), self.aggregator)
-        if record is None:
-            return Outcome(False, "no-visit")
-        await self.visitors.put(hit.visitor, record)
-        if hit.kind is Kind.PAGEVIEW:
-            self.realtime.pageview(hit.site, hit.ts)
-        return Outcome(True)
+        """Count against the visitor's record as read; a commit refused because another beacon of
+        the same visitor changed the record meanwhile is counted again from the new record."""
+        values = wanted(hit)
+        for _ in range(COMMIT_TRIES):
+            snapshot = await self.state.read(hit, values)
+            step = count(hit, snapshot.record, snapshot.values)
+            if step is None:
+                return Outcome(False, "no-visit")
+            try:
+                committed = await self.state.commit(hit, snapshot, step.record)
+            except LookupError:
+                raise unknown_site("website") from None
+            if committed:
+                self.aggregator.apply(step.deltas)
+                return Outcome(True)
+        raise StateUnavailable(f"a visitor's record changed under {COMMIT_TRIES} commits in a row")
 
     def drop(self, site: Site, now: float, reason: str) -> Outcome:
         """Dropped beacons are counted per site, day and reason, and nothing else about them is kept."""
@@ -159,21 +173,26 @@ async def resolve_site(beacon: Beacon, sites: SiteRegistry) -> Site:
     if beacon.website_id:
         site = await sites.by_website_id(beacon.website_id)
         if site is None:
-            raise BadBeacon("website", "is not a site known to this Crumbless")
+            raise unknown_site("website")
         return site
     for domain in beacon.domain.split(",")[:10]:
         site = await sites.by_domain(domain.strip())
         if site is not None:
             return site
-    raise BadBeacon("domain", "is not a site known to this Crumbless")
+    raise unknown_site("domain")
+
+
+def unknown_site(field: str) -> BadBeacon:
+    return BadBeacon(field, "is not a site known to this Crumbless")
 
 
 def page_of(beacon: Beacon, site: Site) -> PageUrl | None:
-    """The page's URL, or None when it was sent from a host that is not the site's."""
+    """The page's URL, or None when it was sent from a host that is not the site's, or from a body
+    whose ``hostname`` names another host than its URL (see ``urls.beacon_host``)."""
     page = parse_page_url(beacon.url, hash_mode=beacon.hash_mode)
     if page is None:
         raise BadBeacon("url", "is not an http(s) URL or a path")
-    hostname = page.hostname or normalize_hostname(beacon.hostname)
+    hostname = beacon_host(page.hostname, beacon.hostname)
     if not hostname or not site.owns_host(hostname):
         return None
     return page

@@ -34,6 +34,11 @@ def local_day_hour(ts: float, tz: ZoneInfo) -> tuple[int, int]:
     return day, day * 24 + local.hour
 
 
+def day_end(day: int, tz: ZoneInfo) -> int:
+    """The Unix second at which the site-local ``day`` is over: its next local midnight."""
+    return int(datetime.combine(date_of(day + 1), datetime.min.time(), tz).timestamp())
+
+
 def today(tz: ZoneInfo, now: float) -> int:
     return local_day_hour(now, tz)[0]
 

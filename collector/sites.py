@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from zoneinfo import ZoneInfo, available_timezones
 
+from collector.localtime import day_end
 from collector.urls import allowed_hosts, host_matches, normalize_hostname
 
 REFRESH_AFTER_MISS_S = 2.0
@@ -70,16 +71,28 @@ class SiteRegistry:
         self._load = load
         self._by_website_id: dict[str, Site] = {}
         self._by_domain: dict[str, Site] = {}
+        self._by_id: dict[int, Site] = {}
         self._refreshed_at = 0.0
 
     async def refresh(self) -> None:
         sites = list(await self._load())
         self._by_website_id = {s.website_id: s for s in sites}
         self._by_domain = {normalize_hostname(s.domain): s for s in sites}
+        self._by_id = {s.id: s for s in sites}
         self._refreshed_at = time.monotonic()
 
     def all(self) -> list[Site]:
         return list(self._by_website_id.values())
+
+    def day_end(self, site: int, day: int) -> int:
+        """When ``site``'s local ``day`` is over (Unix seconds): when the day's state may go.
+
+        For a site this registry does not know (yet), the latest any zone's day can end.
+        """
+        known = self._by_id.get(site)
+        if known is None:
+            return day_end(day, _zone("Etc/GMT+12"))
+        return day_end(day, known.tz)
 
     async def by_website_id(self, website_id: str) -> Site | None:
         return await self._find(self._by_website_id_now, website_id.lower())

@@ -1,9 +1,9 @@
-"""Visitor state: what the counting rules must remember about each visitor of the open day.
+"""The visitor record: what the counting rules must remember about each visitor of the open day.
 
-It lives in memory only, never on disk. It is keyed by the visitor hash alone: the hash is keyed
-with a per-site, per-day salt, so it already separates sites and days. The interface is async and
-small because a second implementation (Redis, for several collectors sharing one state) follows;
-the counting rules stay outside both.
+It lives in memory only (a process's, or Redis's with persistence off), never on disk. Two
+byte forms: ``pack`` numbers its strings in a table per site-day, for the memory state, which
+holds every visitor of the day and must be small; ``encode`` carries its strings itself, for a
+shared state, where each collector has tables of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 VisitValues = tuple[tuple[str, str], ...]
 _MARK = struct.Struct("<I")
@@ -134,75 +133,28 @@ def site_day_seen(data: bytes) -> tuple[int, int, int]:
     return site, day, last_seen
 
 
-class VisitorState(Protocol):
-    evicted: int                # records forgotten to stay within the memory cap
-
-    async def get(self, visitor: int) -> VisitorRecord | None: ...
-
-    async def put(self, visitor: int, record: VisitorRecord) -> None: ...
-
-    async def drop_days(self, site: int, before_day: int) -> int:
-        """Forget every record of ``site`` for days before ``before_day``; returns how many."""
-        ...
-
-    def active_since(self, site: int, since: int) -> int:
-        """Visitors of ``site`` seen at or after ``since`` (realtime view)."""
-        ...
+_LENGTH = struct.Struct("<I")
 
 
-class MemoryVisitorState:
-    """A dict in insertion order doubling as an LRU: touching a record moves it to the end.
+def encode(record: VisitorRecord) -> bytes:
+    """A record that carries its strings (a table of its own, then ``pack``'s form).
 
-    Records are kept packed (``pack``), with one string table per site-day: a busy site has tens
-    of thousands of visitors a day, all of them held until the day closes, and memory is what
-    caps how many fit (DESIGN §9).
+    For a state that collectors share: each collector numbers strings in tables of its own, so
+    the numbers alone would mean nothing to the next collector that reads the record.
     """
+    table = Strings()
+    packed = pack(record, table)
+    texts = [text.encode("utf-8", "surrogatepass") for text in table.strings[1:]]
+    return b"".join([_LENGTH.pack(len(texts)), *(_LENGTH.pack(len(t)) + t for t in texts), packed])
 
-    def __init__(self, max_visitors: int) -> None:
-        self.max_visitors = max_visitors
-        self.evicted = 0
-        self._records: dict[int, bytes] = {}
-        self._strings: dict[tuple[int, int], Strings] = {}
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def strings(self, site: int, day: int) -> Strings:
-        table = self._strings.get((site, day))
-        if table is None:
-            table = self._strings[(site, day)] = Strings()
-        return table
-
-    async def get(self, visitor: int) -> VisitorRecord | None:
-        data = self._records.get(visitor)
-        return None if data is None else unpack(data, self.strings)
-
-    async def put(self, visitor: int, record: VisitorRecord) -> None:
-        records = self._records
-        records.pop(visitor, None)
-        records[visitor] = pack(record, self.strings(record.site, record.day))
-        if len(records) > self.max_visitors:
-            del records[next(iter(records))]
-            self.evicted += 1
-
-    async def drop_days(self, site: int, before_day: int) -> int:
-        stale = []
-        for key, data in self._records.items():
-            record_site, day, _ = site_day_seen(data)
-            if record_site == site and day < before_day:
-                stale.append(key)
-        for key in stale:
-            del self._records[key]
-        for site_day in [k for k in self._strings if k[0] == site and k[1] < before_day]:
-            del self._strings[site_day]
-        return len(stale)
-
-    def active_since(self, site: int, since: int) -> int:
-        # Records are kept in order of last touch, so the walk stops at the first older one.
-        count = 0
-        for data in reversed(self._records.values()):
-            record_site, _, last_seen = site_day_seen(data)
-            if last_seen < since:
-                break
-            count += record_site == site
-        return count
+def decode(data: bytes) -> VisitorRecord:
+    (count,) = _LENGTH.unpack_from(data)
+    offset = _LENGTH.size
+    table = Strings()
+    for _ in range(count):
+        (size,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        table.strings.append(data[offset : offset + size].decode("utf-8", "surrogatepass"))
+        offset += size
+    return unpack(data[offset:], lambda site, day: table)

@@ -171,7 +171,8 @@ async def delete_site(request: Request, user: Auth, site: Site) -> Response:
         return await _settings_page(request, site, None, f"Type {site.domain} to confirm the deletion.", 400)
     db = store(request)
     await db.delete_site(site.id)
-    await _reload_sites(request)          # no new beacon counts for it from here on …
+    await request.app.state.day_state.forget_site(site.id)  # no collector sharing the state counts it …
+    await _reload_sites(request)          # … nor this one …
     await request.app.state.flusher.flush()
     await db.delete_site(site.id)         # … and counters that were still in memory go too
     return RedirectResponse("/sites", status_code=303)

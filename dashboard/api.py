@@ -149,7 +149,7 @@ async def breakdown(request: Request, site: Site, period: Period) -> dict[str, A
 
 @endpoint
 async def realtime(request: Request, site: Site, period: Period) -> dict[str, Any]:
-    return {"realtime": snapshot(request, site)}
+    return {"realtime": await snapshot(request, site)}
 
 
 _openapi_cache: dict[str, Any] = {}

@@ -67,7 +67,7 @@ async def overview(request: Request, view: SiteView) -> Response:
     db = store(request)
     read = await stats.overview(db, view.site, view.period.range, limit=TOP_ROWS)
     report, previous, series = read.report, read.previous, read.series
-    live = snapshot(request, view.site)
+    live = await snapshot(request, view.site)
     has_data = bool(report["totals"]["pageviews"] or report["totals"]["events"]) or await db.has_data(view.site.id)
     return render(
         request,
@@ -126,4 +126,4 @@ async def full_list(request: Request, view: SiteView) -> Response:
 
 @site_view()
 async def realtime_json(request: Request, view: SiteView) -> Response:
-    return JSONResponse(snapshot(request, view.site), headers={"Cache-Control": "no-store"})
+    return JSONResponse(await snapshot(request, view.site), headers={"Cache-Control": "no-store"})

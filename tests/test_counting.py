@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.aggregator import OTHER, Aggregator
-from collector.model import COUNTERS, HOURLY_COUNTERS
+from collector.aggregator import Aggregator
 from collector.counting import count
+from collector.guard import OTHER, MemoryGuard, wanted
+from collector.model import COUNTERS, HOURLY_COUNTERS
 from collector.hits import Hit, Kind
 from collector.localtime import day_number, local_day_hour
 from collector.visitors import VisitorRecord
@@ -37,16 +38,19 @@ class Run:
     """Applies hits in order with an in-memory visitor table, like the collector does."""
 
     def __init__(self, max_values: int = 5000) -> None:
-        self.counts = Aggregator(max_values)
+        self.guard = MemoryGuard(max_values)
+        self.counts = Aggregator()
         self.records: dict[int, VisitorRecord] = {}
         self.daily: dict[tuple[int, int, str, str], list[int]] = {}
         self.hourly: dict[tuple[int, int], list[int]] = {}
 
     def apply(self, *hits: Hit) -> "Run":
         for h in hits:
-            record = count(h, self.records.get(h.visitor), self.counts)
-            if record is not None:
-                self.records[h.visitor] = record
+            values = {(dim, value): self.guard.fold(h.site, h.day, dim, value) for dim, value in wanted(h)}
+            step = count(h, self.records.get(h.visitor), values)
+            if step is not None:
+                self.records[h.visitor] = step.record
+                self.counts.apply(step.deltas)
         batch = self.counts.drain()
         for key, row in batch.daily.items():
             self.daily[key] = [a + b for a, b in zip(self.daily.get(key, [0] * len(COUNTERS)), row)]
@@ -242,3 +246,20 @@ def test_a_late_ping_for_the_previous_page_raises_its_sample() -> None:
     assert (page["scroll_sum"], page["scroll_n"], page["engaged_ms"]) == (80, 1, 2000)
     other = run.row(DAY, "page", "/a")
     assert (other["scroll_sum"], other["scroll_n"]) == (50, 1)
+
+
+def test_count_changes_nothing_it_is_given() -> None:
+    """A refused commit is counted again from the newer record, so the step must leave its inputs as they were."""
+    from copy import deepcopy
+
+    t0 = at(f"{DAY}T10:00:00")
+    run = Run().apply(hit(t0))
+    record = run.records[1]
+    kept = deepcopy(record)
+    later = hit(t0 + 60, "/next", kind=Kind.EVENT, event="Signup", props=(("plan", "pro"),))
+    values = {(dim, value): value for dim, value in wanted(later)}
+    kept_values = dict(values)
+    step = count(later, record, values)
+    assert step is not None and step.record is not record
+    assert record == kept and values == kept_values
+    assert step.record.last_seen == int(t0 + 60) and record.last_seen == int(t0)

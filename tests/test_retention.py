@@ -29,7 +29,7 @@ DAYS = 7
 
 def seed(database: Path, site: Site, first_day: int, last_day: int) -> None:
     """A total row, a page and one hourly row per day, written as the flusher writes them."""
-    counts = Aggregator(1000)
+    counts = Aggregator()
     for day in range(first_day, last_day + 1):
         counts.add(site.id, day, "total", "", PAGEVIEWS, 1)
         counts.add(site.id, day, "page", f"/day-{day}", PAGEVIEWS, 1)

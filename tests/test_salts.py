@@ -49,7 +49,7 @@ def test_new_day_gets_a_new_salt_and_new_hashes(server: Server) -> None:
     server.flush()
     [(_, day2, salt2)] = salts(server.settings.database)
     assert day2 == day1 + 1 and salt2 != salt1
-    assert len(server.state.collector.visitors) == 1   # yesterday's record is gone
+    assert len(server.state.day_state) == 1   # yesterday's record is gone
 
 
 def test_salt_follows_the_sites_local_day(server: Server) -> None:

@@ -1,4 +1,5 @@
-"""The in-memory visitor state: an LRU bounded by CRUMBLESS_MAX_VISITORS, dropped by day."""
+"""The visitor record's byte forms, and what only the memory state does: an LRU bounded by
+CRUMBLESS_MAX_VISITORS, dropped by day (tests/test_state_contract.py holds what every state does)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,34 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.visitors import MAX_PAGEVIEWS, MemoryVisitorState, Strings, VisitorRecord, pack, unpack
+from collector.hits import Hit, Kind
+from collector.state.memory import MemoryState
+from collector.visitors import MAX_PAGEVIEWS, Strings, VisitorRecord, decode, encode, pack, unpack
+
+
+def hit(visitor: int, record: VisitorRecord) -> Hit:
+    return Hit(record.site, record.day, record.day * 24, record.last_seen, Kind.PAGEVIEW, visitor, "/", *[""] * 10)
+
+
+async def put(state: MemoryState, visitor: int, record: VisitorRecord) -> None:
+    """Commit ``record`` as the visitor's, whatever was there."""
+    beacon = hit(visitor, record)
+    assert await state.commit(beacon, await state.read(beacon, []), record)
+
+
+async def get(state: MemoryState, visitor: int, site: int = 1, day: int = 10) -> VisitorRecord | None:
+    return (await state.read(hit(visitor, VisitorRecord(site, day)), [])).record
 
 
 def test_least_recently_seen_visitor_is_evicted_and_counted() -> None:
-    async def scenario() -> MemoryVisitorState:
-        state = MemoryVisitorState(max_visitors=2)
-        await state.put(1, VisitorRecord(site=1, day=10, last_seen=100))
-        await state.put(2, VisitorRecord(site=1, day=10, last_seen=101))
-        await state.put(1, VisitorRecord(site=1, day=10, last_seen=102))   # 1 is touched again
-        await state.put(3, VisitorRecord(site=1, day=10, last_seen=103))   # so 2 goes
-        assert await state.get(2) is None
-        assert await state.get(1) is not None and await state.get(3) is not None
+    async def scenario() -> MemoryState:
+        state = MemoryState(max_visitors=2, max_values=10)
+        await put(state, 1, VisitorRecord(site=1, day=10, last_seen=100))
+        await put(state, 2, VisitorRecord(site=1, day=10, last_seen=101))
+        await put(state, 1, VisitorRecord(site=1, day=10, last_seen=102))   # 1 is touched again
+        await put(state, 3, VisitorRecord(site=1, day=10, last_seen=103))   # so 2 goes
+        assert await get(state, 2) is None
+        assert await get(state, 1) is not None and await get(state, 3) is not None
         return state
 
     state = asyncio.run(scenario())
@@ -27,15 +44,15 @@ def test_least_recently_seen_visitor_is_evicted_and_counted() -> None:
 
 def test_closed_days_are_dropped_per_site_and_realtime_counts_recent() -> None:
     async def scenario() -> None:
-        state = MemoryVisitorState(max_visitors=100)
-        await state.put(1, VisitorRecord(site=1, day=9, last_seen=50))
-        await state.put(2, VisitorRecord(site=2, day=9, last_seen=60))
-        await state.put(3, VisitorRecord(site=1, day=10, last_seen=500))
-        await state.put(4, VisitorRecord(site=1, day=10, last_seen=700))
-        assert state.active_since(1, 400) == 2
-        assert state.active_since(1, 600) == 1
-        assert await state.drop_days(1, 10) == 1
-        assert await state.get(2) is not None and await state.get(1) is None
+        state = MemoryState(max_visitors=100, max_values=10)
+        await put(state, 1, VisitorRecord(site=1, day=9, last_seen=50))
+        await put(state, 2, VisitorRecord(site=2, day=9, last_seen=60))
+        await put(state, 3, VisitorRecord(site=1, day=10, last_seen=500))
+        await put(state, 4, VisitorRecord(site=1, day=10, last_seen=700))
+        assert await state.active_since(1, 400) == 2
+        assert await state.active_since(1, 600) == 1
+        assert await state.close_days(1, 10) == 1
+        assert await get(state, 2, site=2, day=9) is not None and await get(state, 1, day=9) is None
 
     asyncio.run(scenario())
 
@@ -79,6 +96,11 @@ def test_packed_records_unpack_to_the_same_records(batch: list[VisitorRecord]) -
     assert [unpack(data, lambda site, day: strings) for data in packed] == batch
 
 
+@given(records)
+def test_encoded_records_carry_their_strings(record: VisitorRecord) -> None:
+    assert decode(encode(record)) == record
+
+
 def test_pageviews_saturate_when_packed_since_only_two_or_more_matters() -> None:
     record = VisitorRecord(site=1, day=2, pageviews=MAX_PAGEVIEWS + 5)
     strings = Strings()
@@ -86,13 +108,13 @@ def test_pageviews_saturate_when_packed_since_only_two_or_more_matters() -> None
 
 
 def test_a_closed_day_takes_its_string_table_with_it() -> None:
-    state = MemoryVisitorState(10)
+    state = MemoryState(10, 10)
     pairs = (("total", ""), ("country", "DE"), ("entry_page", "/a"))
     for visitor, (site, day) in enumerate([(1, 5), (1, 6), (2, 5)]):
-        asyncio.run(state.put(visitor, VisitorRecord(site=site, day=day, values=pairs, last_path="/a")))
-    assert asyncio.run(state.get(0)) == VisitorRecord(site=1, day=5, values=pairs, last_path="/a")
-    assert asyncio.run(state.drop_days(1, 6)) == 1
-    assert asyncio.run(state.get(0)) is None
+        asyncio.run(put(state, visitor, VisitorRecord(site=site, day=day, values=pairs, last_path="/a")))
+    assert asyncio.run(get(state, 0, day=5)) == VisitorRecord(site=1, day=5, values=pairs, last_path="/a")
+    assert asyncio.run(state.close_days(1, 6)) == 1
+    assert asyncio.run(get(state, 0, day=5)) is None
     assert sorted(state._strings) == [(1, 6), (2, 5)]
 
 

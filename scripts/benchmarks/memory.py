@@ -138,7 +138,7 @@ async def count(setup: inprocess.Setup, hits: list[Hit], traced: bool) -> dict[s
             await replay.flush()
             gc.collect()
             after = memory_now(traced)
-            dropped = await app.state.collector.visitors.drop_days(setup.site.id, max(h.day for h in hits) + 1)
+            dropped = await app.state.day_state.close_days(setup.site.id, max(h.day for h in hits) + 1)
             gc.collect()
             closed = memory_now(traced)
     return {"grown": after - before, "freed_at_close": after - closed, "dropped": dropped,
