@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from collector import config
-from collector.config import ConfigError, Settings
+from collector.config import ConfigError, Settings, redacted
 from collector.numbers import NotANumber, whole_number
 from collector.sites import Site, valid_timezone
 from collector.store import Store, StoreError, opened_store
@@ -36,15 +36,28 @@ async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """One process, or ``--workers N`` processes on one socket, which must then share the day's
+    state in Redis: with state in each process's memory, a visitor whose beacons reach two
+    workers would be counted twice."""
     import uvicorn
 
     from collector.app import create_app
     from collector.httpprotocol import BoundedHttpToolsProtocol
     from collector.logs import configure
 
+    workers: int = args.workers
+    if workers > 1 and not settings.redis_url:
+        print(
+            "crumbless serve: --workers needs CRUMBLESS_REDIS_URL, where the workers share visitors, "
+            "the cardinality guard, realtime figures and salts (see docs/deployment.md)",
+            file=sys.stderr,
+        )
+        return 2
     configure(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings) if workers == 1 else "collector.app:from_environment",
+        factory=workers > 1,  # each worker builds its app from the same environment
+        workers=workers,
         host=settings.host,
         port=settings.port,
         http=BoundedHttpToolsProtocol,  # uvicorn's httptools protocol, with bounded request heads
@@ -62,7 +75,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
-        print(f"database {settings.database} is up to date")
+        where = redacted(settings.database_url) if settings.database_url else settings.database
+        print(f"database {where} is up to date")
         return 0
 
     return await _with_store(settings, work)
@@ -239,7 +253,15 @@ def parser() -> argparse.ArgumentParser:
         prog="crumbless", description="Cookieless web analytics that keeps only aggregate counters."
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="serve the collector (CRUMBLESS_HOST, CRUMBLESS_PORT)").set_defaults(run=serve)
+    serving = commands.add_parser("serve", help="serve the collector (CRUMBLESS_HOST, CRUMBLESS_PORT)")
+    serving.add_argument(
+        "--workers",
+        type=_option_number(1, 64),
+        default=1,
+        metavar="N",
+        help="worker processes on one socket (default 1; more need CRUMBLESS_REDIS_URL)",
+    )
+    serving.set_defaults(run=serve)
     commands.add_parser("migrate", help="create or upgrade the database").set_defaults(run=migrate)
     commands.add_parser(
         "init", help="first-run set-up: database, admin account, demo site, country database"

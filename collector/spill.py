@@ -22,9 +22,11 @@ never a reason not to start. Once its counters are in the database the flusher r
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,9 +55,42 @@ class SpillError(ValueError):
     """The file is not a pending-counters file this version can count; the message names the place, never a value."""
 
 
+_SPILL_NAME = re.compile(r"pending-counters(-\d+)?\.json(\.tmp|\.unreadable-.*)?")
+
+
 def is_spill_name(name: str) -> bool:
-    """Whether a file in the data directory is this module's: the file, its temporary or a set-aside copy."""
-    return name == FILENAME or name == FILENAME + TEMPORARY_SUFFIX or name.startswith(FILENAME + SET_ASIDE_SUFFIX)
+    """Whether a file in the data directory is a spill file: one, its temporary or a set-aside copy
+    (not the empty lock files of ``claim``)."""
+    return _SPILL_NAME.fullmatch(name) is not None
+
+
+def slot_name(slot: int) -> str:
+    return FILENAME if slot == 0 else FILENAME.replace(".json", f"-{slot}.json")
+
+
+def lock_name(slot: int) -> str:
+    return slot_name(slot).replace(".json", ".lock")
+
+
+def claim(data_dir: Path, slots: int = 64) -> SpillFile:
+    """The spill file of the first slot no running process holds, held by this one until it ends.
+
+    ``crumbless serve --workers N`` runs N processes on one data directory, and each must spill
+    to a file of its own (one file would keep only the last stop's counters); a worker that starts
+    again takes a free slot and with it what an earlier worker left there. The hold is a ``flock``
+    on the slot's lock file, which the kernel releases however the process ends.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for slot in range(slots):
+        lock = data_dir / lock_name(slot)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return SpillFile(data_dir, slot, lock=fd)
+    raise OSError(f"all {slots} pending-counter slots of {data_dir} are held by running processes")
 
 
 def encode(batch: Batch) -> bytes:
@@ -140,11 +175,18 @@ def decode(data: bytes) -> Batch:
 
 
 class SpillFile:
-    """The spill file of one data directory."""
+    """One spill file of a data directory (``claim`` picks which)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / FILENAME
-        self._temporary = data_dir / (FILENAME + TEMPORARY_SUFFIX)
+    def __init__(self, data_dir: Path, slot: int = 0, lock: int | None = None) -> None:
+        self.path = data_dir / slot_name(slot)
+        self._temporary = data_dir / (self.path.name + TEMPORARY_SUFFIX)
+        self._lock = lock
+
+    def release(self) -> None:
+        """Let the slot go (``claim``): after the final flush, or its spill, of a stop."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def save(self, batch: Batch) -> bool:
         """Write ``batch`` in place of any earlier file; False (and logged) if the disk refused."""
@@ -194,7 +236,7 @@ class SpillFile:
             return None
 
     def _set_aside(self) -> str:
-        aside = self.path.with_name(FILENAME + SET_ASIDE_SUFFIX + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        aside = self.path.with_name(self.path.name + SET_ASIDE_SUFFIX + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         try:
             os.replace(self.path, aside)
         except OSError as exc:

@@ -75,6 +75,16 @@ def test_operator_mistakes_are_one_line_errors(env: Path, capsys: pytest.Capture
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_serve_with_workers_needs_redis_and_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Workers with visitor state in their own memory would count a visitor once per worker."""
+    code, _, err = run(capsys, "serve", "--workers", "3")
+    assert code == 2
+    assert "--workers needs CRUMBLESS_REDIS_URL" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as refused:
+        main(["serve", "--workers", "0"])
+    assert refused.value.code == 2 and "--workers: the option must be a whole number from 1 to 64" in capsys.readouterr().err
+
+
 def test_duplicate_site_and_user_are_one_line_errors(env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     run(capsys, "site", "add", "example.com")
     code, _, err = run(capsys, "site", "add", "example.com")

@@ -35,6 +35,9 @@ import httpx
 import pytest
 
 from collector.identity import visitor_hash
+from collector.spill import lock_name
+
+SPILL_LOCK = lock_name(0)
 from tests.live_server import LiveServer, add_site, clean_exit_codes, crumbless_env, stats
 from tests.support import COUNTRIES, build_geo_db, plausible, umami
 
@@ -445,9 +448,11 @@ def test_no_address_user_agent_or_visitor_hash_reaches_disk_or_log(deploy: Calla
     sizes = {name: len(data) for name, data in haystacks.items()}
     assert not leaks, f"{len(leaks)} identifiers found on disk or in logs, first ones:\n" + "\n".join(map(str, leaks[:10])) + f"\nsearched: {sizes}"
 
-    # ── the data directory holds the database and the country database, nothing else ──
+    # ── the data directory holds the database, the country database and the (empty) lock of the
+    # spill slot the server held (collector/spill.py), nothing else ──
     present = sorted(str(p.relative_to(d.data_dir)) for p in d.data_dir.rglob("*"))
-    assert set(present) <= SQLITE_FILES | {GEO_NAME}, f"unexpected files in the data directory: {present}"
+    assert set(present) <= SQLITE_FILES | {GEO_NAME, SPILL_LOCK}, f"unexpected files in the data directory: {present}"
+    assert not (d.data_dir / SPILL_LOCK).exists() or (d.data_dir / SPILL_LOCK).stat().st_size == 0
     assert DB_NAME in present
 
 

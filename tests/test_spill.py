@@ -32,6 +32,8 @@ from collector.model import COUNTERS, PAGEVIEWS, VISITORS
 from collector.audit import audit
 from collector.audit.findings import ADDRESS, SCHEMA, UNCHECKED, Finding
 from collector.flusher import STOP_BUDGET_S, Flusher
+from collector.guard import OTHER
+from collector.state.memory import MemoryState
 from collector.identity import visitor_hash
 from collector.spill import FILENAME, SET_ASIDE_SUFFIX, TEMPORARY_SUFFIX, SpillFile, decode, encode
 from collector.store import Store, StoreError, opened_store
@@ -56,7 +58,7 @@ def documented_stop_timeout() -> float:
 
 def counters(*pairs: tuple[str, int], hourly: int = 0) -> Batch:
     """A batch like the aggregator's: pageviews (and as many visitors) per page, plus an hourly total."""
-    aggregator = Aggregator(100)
+    aggregator = Aggregator()
     for page, n in pairs:
         aggregator.add(SITE, DAY, "page", page, PAGEVIEWS, n)
         aggregator.add(SITE, DAY, "page", page, VISITORS, n)
@@ -75,7 +77,7 @@ def test_the_documented_stop_timeout_holds_the_grace_the_flush_budget_and_a_marg
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
     monkeypatch.setattr("collector.logs.configure", lambda level: None)
-    cli.serve(make_settings(tmp_path / "data", geo_db), None)  # type: ignore[arg-type]
+    cli.serve(make_settings(tmp_path / "data", geo_db), cli.parser().parse_args(["serve"]))
     grace = float(seen["timeout_graceful_shutdown"])
     assert documented_stop_timeout() >= grace + STOP_BUDGET_S + MARGIN_S, (grace, STOP_BUDGET_S)
 
@@ -84,7 +86,7 @@ def test_the_documented_stop_timeout_holds_the_grace_the_flush_budget_and_a_marg
 
 
 def test_a_batch_survives_the_file_exactly(tmp_path: Path) -> None:
-    aggregator = Aggregator(100)
+    aggregator = Aggregator()
     odd = ["/", "/caf\u00e9?utm_source=x", "Signup\x1fplan\x1fpro", "/\ud800lone", "(other)"]
     for i, value in enumerate(odd):
         aggregator.add(SITE, DAY + i, "event_prop" if "\x1f" in value else "page", value, i % len(COUNTERS), -3 if i == 2 else 40 + i)
@@ -185,7 +187,7 @@ class Deployment:
             yield store
 
     def flusher(self, store: Store, budget: float = STOP_BUDGET_S) -> Flusher:
-        flusher = Flusher(Aggregator(100), store, 3600, self.spill, budget)
+        flusher = Flusher(Aggregator(), store, 3600, self.spill, budget)
         flusher.restore_spilled()
         return flusher
 
@@ -216,12 +218,17 @@ def test_restored_counters_merge_with_stored_and_new_ones_and_the_file_goes(depl
         async with deployment.store() as store:
             await store.write_counts(counters(("/a", 5)))
             assert deployment.spill.save(counters(("/a", 2), ("/b", 3), hourly=5))
-            flusher = deployment.flusher(store)
+            flusher = Flusher(Aggregator(), store, 3600, deployment.spill)
+            restored = flusher.restore_spilled()
+            assert restored is not None
+            state = MemoryState(10, max_values=2)
+            state.seed(restored.daily)                                          # as the app does
             flusher.aggregator.add(SITE, DAY, "page", "/a", PAGEVIEWS, 1)      # counted after the start
             assert deployment.spill.path.exists(), "kept until its counters are written"
             assert await flusher.flush()
             assert not deployment.spill.path.exists()
-            assert flusher.aggregator.value(SITE, DAY, "page", "/b") == "/b"    # restored values are known to the guard
+            assert state.guard.fold(SITE, DAY, "page", "/b") == "/b"          # restored values are known to the guard
+            assert state.guard.fold(SITE, DAY, "page", "/c") == OTHER        # and count against its bound
 
     asyncio.run(scenario())
     assert deployment.pageviews() == {"/a": 5 + 2 + 1, "/b": 3}
@@ -285,7 +292,7 @@ def test_the_final_flush_stops_trying_within_its_budget_and_spills(tmp_path: Pat
     """Each try lasts 0.4 s (a busy timeout): 1.5 s hold two tries and their pause, not a third."""
     store = LockedStore(delay=0.4)
     spill = SpillFile(tmp_path)
-    flusher = Flusher(Aggregator(100), store, 3600, spill, stop_budget=1.5)
+    flusher = Flusher(Aggregator(), store, 3600, spill, stop_budget=1.5)
     flusher.aggregator.restore(counters(("/a", 4), hourly=4))
     started = time.monotonic()
     with caplog.at_level(logging.WARNING):
@@ -299,7 +306,7 @@ def test_the_final_flush_stops_trying_within_its_budget_and_spills(tmp_path: Pat
 def test_a_stop_waits_for_the_write_it_interrupted_instead_of_losing_its_batch(tmp_path: Path) -> None:
     """Cancelling the flush loop mid-write would drop the batch it had drained; the stop waits for it."""
     spill = SpillFile(tmp_path)
-    flusher = Flusher(Aggregator(100), LockedStore(delay=0.3), 0.01, spill, stop_budget=0.1)
+    flusher = Flusher(Aggregator(), LockedStore(delay=0.3), 0.01, spill, stop_budget=0.1)
     flusher.aggregator.restore(counters(("/a", 4)))
 
     async def stop_during_a_write() -> None:
@@ -449,3 +456,18 @@ def test_a_corrupt_spill_file_does_not_stop_the_server_from_starting(tmp_path: P
     finally:
         server.kill()
     assert stats(env, DOMAIN, cwd=tmp_path)["totals"]["pageviews"] == 1
+
+
+def test_each_process_on_a_data_directory_spills_to_a_slot_of_its_own(tmp_path: Path) -> None:
+    """``serve --workers N``: N processes, one data directory; a stop of each must not overwrite another's."""
+    from collector.spill import claim, is_spill_name
+
+    first, second = claim(tmp_path), claim(tmp_path)
+    assert (first.path.name, second.path.name) == (FILENAME, "pending-counters-1.json")
+    assert first.save(counters(("/a", 1))) and second.save(counters(("/b", 2)))
+    first.release()
+    again = claim(tmp_path)  # a worker started again takes the free slot, and what was left in it
+    assert again.path == first.path and again.load() == counters(("/a", 1))
+    assert is_spill_name(second.path.name) and not is_spill_name("pending-counters-0.lock")
+    again.release()
+    second.release()
