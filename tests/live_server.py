@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import httpx
 import pytest
@@ -95,10 +95,14 @@ class LiveServer:
     the earlier run's output available for searching.
     """
 
-    def __init__(self, env: Mapping[str, str], workdir: Path, name: str = "serve") -> None:
+    def __init__(
+        self, env: Mapping[str, str], workdir: Path, name: str = "serve", keep_port: bool = False, args: Sequence[str] = ()
+    ) -> None:
         self.env = dict(env)
+        self.args = list(args)  # after ``serve``, e.g. ``--workers 2``
         self.workdir = workdir
         self.name = name
+        self.keep_port = keep_port  # behind a load balancer, a restart comes back on its own port
         self.runs = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_files: list[Path] = []
@@ -123,13 +127,14 @@ class LiveServer:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("already running")
         self.runs += 1
-        self.env["CRUMBLESS_PORT"] = str(free_port())  # a restart must not race the old socket
+        if not self.keep_port:
+            self.env["CRUMBLESS_PORT"] = str(free_port())  # a restart must not race the old socket
         stem = self.workdir / f"{self.name}-{self.runs}"
         out, err = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
         self.log_files += [out, err]
         with out.open("wb") as stdout, err.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                [*crumbless_command(), "serve"],
+                [*crumbless_command(), "serve", *self.args],
                 env=self.env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
