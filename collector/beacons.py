@@ -20,6 +20,7 @@ MAX_NAME = 120
 MAX_PROPS = 30
 MAX_PROP_KEY = 128
 MAX_PROP_VALUE = 512
+MAX_PROP_DEPTH = 3               # levels of nested objects flattened into dotted keys
 MAX_ENGAGED_MS = 30 * 60 * 1000   # one ping never reports more than a visit's idle limit
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -94,7 +95,9 @@ class Fields:
             return bool(value)
         raise BadBeacon(field, "must be true or false")
 
-    def props(self, *names: str) -> Props:
+    def props(self, *names: str, nested: bool = False) -> Props:
+        """Event properties; with ``nested`` (Umami's event data, which is any JSON), objects and
+        arrays are flattened into ``_flat_props`` instead of being refused."""
         field, value = self._get(names)
         if isinstance(value, str):
             # Plausible's script sends props as a JSON-encoded string.
@@ -110,6 +113,8 @@ class Fields:
             raise BadBeacon(field, "must be an object")
         if len(value) > MAX_PROPS:
             raise BadBeacon(field, f"has more than {MAX_PROPS} properties")
+        if nested:
+            value = dict(sorted(_flat_props(value), key=lambda prop: prop[0])[:MAX_PROPS])
         return tuple(sorted(_prop(field, k, v) for k, v in value.items() if v is not None))
 
     def object(self, *names: str) -> Fields:
@@ -120,16 +125,45 @@ class Fields:
 
 
 def _prop(field: str, key: Any, value: Any) -> tuple[str, str]:
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, (int, float)) and value == value:
-        value = str(value)
-    elif not isinstance(value, str):
+    text = _prop_text(value)
+    if text is None:
         raise BadBeacon(f"{field}.{clean_text(str(key), 40)}", "must be a string, number or boolean")
     name = clean_text(key, MAX_PROP_KEY)
     if not name:
         raise BadBeacon(field, "property names must not be empty")
-    return name, clean_text(value, MAX_PROP_VALUE)
+    return name, clean_text(text, MAX_PROP_VALUE)
+
+
+def _flat_props(data: dict[Any, Any], prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """``{cart: {items: 2}, tags: ['a', 'b']}`` → ``cart.items = 2``, ``tags = a, b``.
+
+    Umami's event data may be any JSON, and its tracker sends it as given: refusing nested values
+    would lose the whole event.  Objects become dotted keys; an array of scalars becomes one value,
+    its items joined by ", " (a property has one value per event); what cannot be kept that way (an
+    array holding objects or arrays, nesting deeper than ``MAX_PROP_DEPTH``, nulls) is dropped.
+    """
+    flat: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if depth < MAX_PROP_DEPTH:
+                flat += _flat_props(value, f"{name}.", depth + 1)
+        elif isinstance(value, list):
+            texts = [text for text in map(_prop_text, value) if text is not None]
+            if value and len(texts) == len(value):
+                flat.append((name, ", ".join(texts)))
+        elif value is not None:
+            flat.append((name, value))
+    return flat
+
+
+def _prop_text(value: Any) -> str | None:
+    """A scalar property value as stored; None for what is not a string, number or boolean."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and value == value:
+        return str(value)
+    return value if isinstance(value, str) else None
 
 
 def language_tag(raw: str) -> str:
@@ -149,17 +183,20 @@ def _event_name(fields: Fields, *names: str) -> str:
     return name
 
 
-def parse_umami(body: bytes) -> Beacon | None:
-    """Umami's ``{"type": "event", "payload": {...}}``; ``identify`` calls are accepted and ignored.
+# Umami's other beacon types, answered as Umami answers them and otherwise ignored: Crumbless never
+# links a visitor to an identity (``identify``), and keeps no page timings (``performance``, sent
+# by Umami's script with ``data-performance``: TTFB, FCP, LCP, CLS, INP, duration).
+IGNORED_UMAMI_TYPES = frozenset({"identify", "performance"})
 
-    Crumbless never links a visitor to an identity, so there is nothing to do with one.
-    """
+
+def parse_umami(body: bytes) -> Beacon | None:
+    """Umami's ``{"type": "event", "payload": {...}}``; the ``IGNORED_UMAMI_TYPES`` give None."""
     top = Fields(decode(body))
     kind = top.text("type", limit=32) or "event"
-    if kind == "identify":
+    if kind in IGNORED_UMAMI_TYPES:
         return None
     if kind != "event":
-        raise BadBeacon("type", "must be \"event\" or \"identify\"")
+        raise BadBeacon("type", "must be \"event\", \"identify\" or \"performance\"")
     payload = top.object("payload")
     name = _event_name(payload, "name") if payload.data.get("name") is not None else ""
     screen = payload.text("screen", limit=32)
@@ -174,7 +211,7 @@ def parse_umami(body: bytes) -> Beacon | None:
         screen_width=int(match.group(1)) if match else None,
         language=language_tag(payload.text("language", limit=64)),
         event_name=name,
-        props=payload.props("data") if name else (),
+        props=payload.props("data", nested=True) if name else (),
         hash_mode=False,
         interactive=True,
         engaged_ms=0,

