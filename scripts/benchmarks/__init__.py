@@ -1,6 +1,7 @@
 """The performance benchmarks of DESIGN §9, run by ``scripts/bench`` (entry point: ``main.py``).
 
-One module per measurement — ``ingest``, ``storage``, ``dashboard``, ``busy``, ``memory`` — each
+One module per measurement — ``ingest``, ``scaleout`` (ingest on PostgreSQL and Redis, one
+collector and three behind HAProxy), ``storage``, ``dashboard``, ``busy``, ``memory`` — each
 with a ``run(quick) -> Result`` (``busy`` is the dashboard benchmark run with a busy site's
 ``Year``: ``dashboard`` holds the one implementation both use); shared pieces: ``traffic`` (the
 synthetic site and its visitors), ``countries`` (their addresses and a country database for

@@ -3,8 +3,8 @@
 Runs the benchmarks, prints one table line per figure (value, baseline, ratio, target, ✓/✗) and
 writes everything, raw runs included, to a JSON file. Each benchmark runs in a fresh process, so
 no benchmark inherits another's heap, caches or event loop. The ones whose figures are not times
-(storage, memory) run side by side; the timed ones (dashboard, busy, ingest) run alone afterwards,
-so nothing of ours competes with them for the machine's cores.
+(storage, memory) run side by side; the timed ones (dashboard, busy, ingest, scaleout) run alone
+afterwards, so nothing of ours competes with them for the machine's cores.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from scripts.benchmarks import machine  # noqa: E402
 from scripts.benchmarks.results import Figure, Result, table  # noqa: E402
 
 # name → whether its figures are times (then it runs with the machine to itself)
-BENCHMARKS: dict[str, bool] = {"storage": False, "memory": False, "dashboard": True, "busy": True, "ingest": True}
+BENCHMARKS: dict[str, bool] = {
+    "storage": False, "memory": False, "dashboard": True, "busy": True, "ingest": True, "scaleout": True,
+}
 
 
 def names(raw: str) -> list[str]:
