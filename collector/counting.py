@@ -37,6 +37,9 @@ from collector.model import (
 from collector.visitors import VisitorRecord, VisitValues
 
 VISIT_TIMEOUT_S = 30 * 60
+FLOOD_LIMIT = 60
+"""Hits of one visitor counted per clock minute; the rest are dropped as ``flood``. A person's
+browser sends a pageview, a ping or two and maybe an event per page: 60 a minute is a script."""
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ def count(hit: Hit, record: VisitorRecord | None, values: Admitted) -> Step | No
     if hit.kind is Kind.ENGAGEMENT and not live:
         return None  # an engagement ping never starts a visit
     record = VisitorRecord(site=hit.site, day=hit.day) if record is None else replace(record)
+    record.burst = record.burst + 1 if hit.ts // 60 == record.last_seen // 60 else 1
     counts = Deltas(values=values)
     if hit.hour % 24 != record.last_hour:
         counts.add_hourly(hit.site, hit.hour, VISITORS, 1)
@@ -91,6 +95,17 @@ def count(hit: Hit, record: VisitorRecord | None, values: Admitted) -> Step | No
     else:
         _engagement(hit, record, counts)
     return Step(record, counts)
+
+
+def floods(hit: Hit, record: VisitorRecord | None) -> bool:
+    """Whether ``hit`` is over the visitor's ``FLOOD_LIMIT`` for this minute (and so not counted)."""
+    return (
+        record is not None
+        and record.site == hit.site
+        and record.day == hit.day
+        and hit.ts // 60 == record.last_seen // 60
+        and record.burst >= FLOOD_LIMIT
+    )
 
 
 def _visit_add(hit: Hit, record: VisitorRecord, counts: Deltas, column: str, n: int) -> None:

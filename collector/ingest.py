@@ -17,7 +17,7 @@ from collector.aggregator import Aggregator
 from collector.beacons import PARSERS, BadBeacon, language_tag
 from collector.clientip import client_ip
 from collector.config import Settings
-from collector.counting import count
+from collector.counting import count, floods
 from collector.guard import wanted
 from collector.hits import Beacon, Hit
 from collector.identity import Salts, visitor_hash
@@ -143,6 +143,8 @@ class Collector:
         values = wanted(hit)
         for _ in range(COMMIT_TRIES):
             snapshot = await self.state.read(hit, values)
+            if floods(hit, snapshot.record):
+                return self.dropped(hit.site, hit.day, "flood")
             step = count(hit, snapshot.record, snapshot.values)
             if step is None:
                 return Outcome(False, "no-visit")
@@ -156,9 +158,12 @@ class Collector:
         raise StateUnavailable(f"a visitor's record changed under {COMMIT_TRIES} commits in a row")
 
     def drop(self, site: Site, now: float, reason: str) -> Outcome:
-        """Dropped beacons are counted per site, day and reason, and nothing else about them is kept."""
         day, _ = local_day_hour(now, site.tz)
-        self.aggregator.add(site.id, day, DROPPED.key, reason, DROPS, 1)
+        return self.dropped(site.id, day, reason)
+
+    def dropped(self, site: int, day: int, reason: str) -> Outcome:
+        """Dropped beacons are counted per site, day and reason, and nothing else about them is kept."""
+        self.aggregator.add(site, day, DROPPED.key, reason, DROPS, 1)
         return Outcome(False, reason)
 
 

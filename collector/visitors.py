@@ -33,6 +33,7 @@ class VisitorRecord:
     last_path: str = ""         # current exit page of the visit ("" before its first pageview)
     previous_path: str = ""     # the pageview before it, whose last engagement ping may arrive late
     counted: bytes = b""        # 4-byte fingerprints of the (dim, value) pairs counted today
+    burst: int = 0              # hits counted in the clock minute of last_seen (the flood limit's)
 
     def first_time(self, mark: int) -> bool:
         """Remember ``mark``; True when it was not remembered yet.
@@ -53,8 +54,9 @@ class VisitorRecord:
 # A packed record: its numbers, then how many (dimension, value) pairs it has, the numbers of
 # its strings, then its marks. Fixed-size types are safe here: last_seen is in seconds (u32
 # lasts until 2106), pageviews saturates (only "≥ 2" matters), string numbers are per site-day.
-_HEADER = struct.Struct("<IIIbbHBbbBII")
+_HEADER = struct.Struct("<IIIbbHBbbBIIB")
 MAX_PAGEVIEWS = 0xFFFF
+MAX_BURST = 0xFF
 MAX_PAIRS = 0xFF  # (dimension, value) pairs a record can hold; a visit has about a dozen
 
 
@@ -98,6 +100,7 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
         len(values),
         number(record.last_path),
         number(record.previous_path),
+        min(record.burst, MAX_BURST),
     )
     numbers = [number(text) for pair in values for text in pair]
     return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.counted
@@ -106,7 +109,7 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
 def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRecord:
     """The record, with its strings looked up in the table of its site-day (read from its header)."""
     (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
-     count, last_path, previous_path) = _HEADER.unpack_from(data)
+     count, last_path, previous_path, burst) = _HEADER.unpack_from(data)
     strings = strings_of(site, day)
     pairs = struct.unpack_from(f"<{2 * count}I", data, _HEADER.size)
     text = strings.strings
@@ -124,6 +127,7 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
         text[last_path],
         text[previous_path],
         data[_HEADER.size + 8 * count :],
+        burst,
     )
 
 

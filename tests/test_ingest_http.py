@@ -126,6 +126,22 @@ def test_bots_are_dropped_and_counted_by_reason(server: Server) -> None:
     assert not any(d == "total" for (_, d, _) in rows)
 
 
+def test_a_visitor_over_sixty_beacons_a_minute_is_dropped_as_a_flood(server: Server) -> None:
+    """The flood limit lives in the visitor record, so it holds across collectors sharing a state."""
+    from collector.counting import FLOOD_LIMIT
+
+    server.clock.now = (server.clock.now // 60) * 60 + 1  # a minute with room for every beacon
+    answers = [server.post("/api/event", plausible("example.com", f"https://example.com/p{i % 5}")) for i in range(FLOOD_LIMIT + 10)]
+    assert [a.headers.get("X-Crumbless-Dropped", "") for a in answers] == [""] * FLOOD_LIMIT + ["flood"] * 10
+    other = server.post("/api/event", plausible("example.com", "https://example.com/"), peer="198.51.100.99")
+    assert "X-Crumbless-Dropped" not in other.headers, "another visitor is not held back"
+    server.clock.advance(60)
+    assert "X-Crumbless-Dropped" not in server.post("/api/event", plausible("example.com", "https://example.com/p1")).headers
+    rows = server.rows()
+    assert {v: r["drops"] for (_, d, v), r in rows.items() if d == "dropped"} == {"flood": 10}
+    assert sum(r["pageviews"] for (_, d, _), r in rows.items() if d == "total") == FLOOD_LIMIT + 2
+
+
 @pytest.mark.parametrize("host", ["evil.example", "example.com.evil.example", "notexample.com"])
 def test_beacons_from_other_hosts_are_dropped(server: Server, host: str) -> None:
     response = server.post("/api/event", plausible("example.com", f"https://{host}/"))
