@@ -148,6 +148,41 @@ def test_a_redis_that_persists_is_a_finding(
     assert all(f.where.startswith("CRUMBLESS_REDIS_URL redis://127.0.0.1:") for f in findings)
 
 
+def test_salts_in_redis_are_judged_as_the_sqlite_rows_are(deployment: Settings, redis_server: RedisServer, redis_url: str) -> None:
+    """Only today's salt of an existing site, expiring; anything else outlived its day or was never Crumbless's."""
+    import time
+
+    from collector.localtime import today
+    from collector.sites import Site
+    from collector.state.redis import connect, salt_key
+    from zoneinfo import ZoneInfo
+
+    settings = postgres_settings(deployment.database_url, deployment.data_dir, redis_url=redis_url)
+    site = 1
+    now = time.time()
+    day = today(ZoneInfo("Europe/Berlin"), now)
+
+    async def current_salt() -> None:
+        from collector.localtime import day_end
+
+        state, salts = await connect(redis_url, 100, lambda s, d: day_end(d, ZoneInfo("Europe/Berlin")))
+        await salts.save_salt(site, day, b"s" * 32)
+        await state.close()
+
+    asyncio.run(current_salt())
+    assert audit(settings, now=now).ok, audit(settings, now=now).findings
+    assert redis_server.command("SET", salt_key(site, day - 2), "old", "EX", "3600") == "+OK"
+    assert redis_server.command("SET", salt_key(999, day), "orphan") == "+OK"
+    assert redis_server.command("SET", "crumbless:s:strange", "x") == "+OK"
+    found = sorted((f.where.rsplit(" ", 1)[1], f.detail) for f in audit(settings, now=now).findings if f.kind == SALT)
+    assert [(key, problem.split(",")[0]) for key, problem in found] == [
+        (salt_key(site, day - 2), f"the salt of example.com's local day {day - 2}"),
+        (salt_key(999, day), "a salt that never expires"),
+        (salt_key(999, day), "the salt of site 999"),
+        ("crumbless:s:strange", "a key named like a salt that Crumbless did not write"),
+    ]
+
+
 def test_an_unreachable_redis_is_unchecked(deployment: Settings) -> None:
     settings = postgres_settings(
         deployment.database_url, deployment.data_dir, redis_url=f"redis://:secret@127.0.0.1:{free_port()}/0"

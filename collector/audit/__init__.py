@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from collector.audit.addresses import AddressRules
 from collector.audit.configuration import check_settings
-from collector.audit.database import PostgresDatabase, Schema, SQLiteDatabase
+from collector.audit.database import PostgresDatabase, Schema, Sites, SQLiteDatabase
 from collector.audit.files import scan_files, targets
 from collector.audit.findings import MAX_FINDINGS, SALT, SCHEMA, UNCHECKED, Finding, Report
 from collector.audit.pending import check_spill_files
@@ -57,12 +57,13 @@ def audit(
     rules = AddressRules(settings.host, allow)
     known = reference()
     check_settings(settings, known.secure_delete, report)
-    if settings.redis_url:
-        check_redis(settings.redis_url, report)
+    sites: Sites = {}
     if settings.database_url:
-        current = _check_postgres(settings.database_url, postgres_schema(known.schema), rules, report)
+        current = _check_postgres(settings.database_url, postgres_schema(known.schema), rules, report, sites)
     else:
-        current = _check_database(settings, known.schema, rules, now, report)
+        current = _check_database(settings, known.schema, rules, now, report, sites)
+    if settings.redis_url:
+        check_redis(settings.redis_url, sites, now, report)
     files = targets(settings.data_dir, settings.database, logs)
     carved = scan_files(files, rules, carve_range(now), report)
     check_spill_files(files, settings.data_dir, rules, report)
@@ -70,8 +71,11 @@ def audit(
     return report
 
 
-def _check_database(settings: Settings, known: Schema, rules: AddressRules, now: float, report: Report) -> CurrentSalts:
-    """Schema, rows, salts and free pages; returns the salts that may exist (for judging carved copies)."""
+def _check_database(
+    settings: Settings, known: Schema, rules: AddressRules, now: float, report: Report, sites: Sites
+) -> CurrentSalts:
+    """Schema, rows, salts and free pages; returns the salts that may exist (for judging carved
+    copies), and fills ``sites`` (id → domain, time zone) for the checks of Redis's salts."""
     if not settings.database.exists():
         report.skip(str(settings.database), "no database yet, so nothing stored")
         return CurrentSalts()
@@ -81,6 +85,8 @@ def _check_database(settings: Settings, known: Schema, rules: AddressRules, now:
             live = db.schema()
             check_schema(live, known, report)
             check_rows(db, live, rules, report)
+            if "sites" in live.tables:
+                sites.update(db.sites())
             current = check_salt_rows(db, now, report) if {"salts", "sites"} <= live.tables.keys() else CurrentSalts()
         finally:
             db.close()
@@ -91,8 +97,10 @@ def _check_database(settings: Settings, known: Schema, rules: AddressRules, now:
         return CurrentSalts()
 
 
-def _check_postgres(url: str, known: Schema, rules: AddressRules, report: Report) -> CurrentSalts:
-    """Schema and rows, as for SQLite; the checks of the SQLite file itself do not apply."""
+def _check_postgres(
+    url: str, known: Schema, rules: AddressRules, report: Report, sites: Sites
+) -> CurrentSalts:
+    """Schema and rows, as for SQLite (and ``sites`` filled); the checks of the SQLite file itself do not apply."""
     import psycopg
 
     label = f"PostgreSQL {redacted(url)}"
@@ -113,6 +121,8 @@ def _check_postgres(url: str, known: Schema, rules: AddressRules, report: Report
                     "in scale-out mode they belong in Redis alone"
                 )))  # fmt: skip
             check_rows(db, live, rules, report)
+            if "sites" in live.tables:
+                sites.update(db.sites())
         finally:
             db.close()
     except psycopg.Error as exc:

@@ -36,6 +36,10 @@ name it is a number."""
 _HEX_RUN = "*" + "[0-9a-fA-F]" * 16 + "*"
 
 
+Sites = dict[int, tuple[str, str]]
+"""Site id → (domain, IANA time zone)."""
+
+
 @dataclass(frozen=True)
 class Table:
     name: str

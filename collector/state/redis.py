@@ -101,6 +101,17 @@ def salt_key(site: int, day: int) -> str:
     return f"{PREFIX}:s:{site}:{day}"
 
 
+SALT_KEYS = f"{PREFIX}:s:*"
+
+
+def parse_salt_key(key: bytes) -> tuple[int, int] | None:
+    """(site, day) of a key ``salt_key`` wrote, else None (the audit judges what it finds)."""
+    parts = key.split(b":")
+    if len(parts) != 4 or parts[0] != PREFIX.encode() or parts[1] != b"s" or not all(p.isdigit() for p in parts[2:]):
+        return None
+    return int(parts[2]), int(parts[3])
+
+
 def minute_key(site: int, minute: int) -> str:
     return f"{PREFIX}:m:{site}:{minute}"
 
