@@ -304,6 +304,8 @@ def test_an_unreachable_redis_refuses_beacons_and_they_count_once_it_is_back(red
         assert "127.0.0.1" not in str(refused.value), "a fault's message must not carry an address"
         with pytest.raises(StateUnavailable):
             await salts.load_salt(SITE, DAY)
+        with pytest.raises(StateUnavailable):
+            await state.forget_site(SITE + 5)  # the dashboard's deletion goes on, and says so in the log
         assert time.monotonic() - started < 10
         redis_server.start()
         await pipeline.count(hit(visitor=2))

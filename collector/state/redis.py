@@ -241,13 +241,16 @@ class RedisState:
         return None  # the shared guard outlives any one collector
 
     async def forget_site(self, site: int) -> None:
-        await reached(self.client.sadd(DELETED, site))
+        await reached(self._forget_site(site))
+        for key in [k for k in self._admitted if k[0] == site]:
+            del self._admitted[key]
+
+    async def _forget_site(self, site: int) -> None:
+        await self.client.sadd(DELETED, site)
         for pattern in (f"{PREFIX}:?:{site}:*", active_key(site)):
             keys = [key async for key in self.client.scan_iter(match=pattern, count=1000)]
             if keys:
-                await reached(self.client.delete(*keys))
-        for key in [k for k in self._admitted if k[0] == site]:
-            del self._admitted[key]
+                await self.client.delete(*keys)
 
     async def active_since(self, site: int, since: int) -> int:
         return int(await reached(self.client.zcount(active_key(site), since, "+inf")))
