@@ -144,13 +144,13 @@ def test_postgres_restarted_mid_flush_and_redis_away_for_ten_seconds_lose_no_ack
     body = b'{"n":"pageview","u":"https://scale.example/away","d":"scale.example"}'
     away = Tick(ticks[5].at + 1, [Beacon(body, f"10.9.0.{i}", FIREFOX) for i in range(1, 40)])
     with three.behind_haproxy() as url:
-        send(url, three.clock, ticks[:3])
+        assert set(send(url, three.clock, ticks[:3])) == {202}
         three.clock.set(ticks[3].at)
         restart = threading.Thread(target=lambda: (time.sleep(0.1), postgres_server.restart()))
         restart.start()
         assert set(send_tick(url, ticks[3], False)) == {202}
         restart.join(60)
-        send(url, three.clock, ticks[4:6])
+        assert set(send(url, three.clock, ticks[4:6])) == {202}
         time.sleep(1.5)  # every collector has flushed what it holds
         redis_server.pause()
         started = time.monotonic()
@@ -158,7 +158,7 @@ def test_postgres_restarted_mid_flush_and_redis_away_for_ten_seconds_lose_no_ack
         refused = send_tick(url, away, False)
         time.sleep(max(0.0, 10 - (time.monotonic() - started)))
         redis_server.resume()
-        send(url, three.clock, ticks[6:])
+        assert set(send(url, three.clock, ticks[6:])) == {202}
     three.stop()
     assert set(refused) == {503}, refused
     logs = "".join(s.stderr_text() for s in three.servers)

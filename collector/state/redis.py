@@ -35,7 +35,10 @@ GRACE_S = 120
 """Seconds a day's state outlives the day: a beacon counted at 23:59:59 commits after midnight."""
 ACTIVE_KEPT_S = 15 * 60
 DELETED = f"{PREFIX}:deleted"
-TIMEOUT_S = 2.0
+TIMEOUT_S = 5.0
+"""How long a Redis call may take before the beacon is refused. Redis answers in well under a
+millisecond; the time is there for a collector whose event loop is busy (the timeout is measured
+on it), which should slow down under load rather than refuse what it could count."""
 T = TypeVar("T")
 
 log = logging.getLogger("crumbless.state")
@@ -259,6 +262,12 @@ class RedisState:
         current = int(now // 60)
         keys = [minute_key(site, m) for m in range(current - minutes + 1, current + 1)]
         return [int(n or 0) for n in await reached(self.client.mget(keys))]
+
+    async def reachable(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except (RedisError, OSError):
+            return False
 
     async def close(self) -> None:
         await self.client.aclose()
