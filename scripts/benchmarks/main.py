@@ -4,7 +4,8 @@ Runs the benchmarks, prints one table line per figure (value, baseline, ratio, t
 writes everything, raw runs included, to a JSON file. Each benchmark runs in a fresh process, so
 no benchmark inherits another's heap, caches or event loop. The ones whose figures are not times
 (storage, memory) run side by side; the timed ones (dashboard, busy, ingest, scaleout) run alone
-afterwards, so nothing of ours competes with them for the machine's cores.
+afterwards, so nothing of ours competes with them for the machine's cores. The soak (ten
+minutes; one with ``--quick``) runs only when named in ``--only``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from scripts.benchmarks.results import Figure, Result, table  # noqa: E402
 
 # name → whether its figures are times (then it runs with the machine to itself)
 BENCHMARKS: dict[str, bool] = {
-    "storage": False, "memory": False, "dashboard": True, "busy": True, "ingest": True, "scaleout": True,
+    "storage": False, "memory": False, "dashboard": True, "busy": True, "ingest": True, "scaleout": True, "soak": True,
 }
+ON_REQUEST = ("soak",)          # too long for every run: only with --only
 
 
 def names(raw: str) -> list[str]:
@@ -48,7 +50,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs: a smoke test, not figures to quote")
     parser.add_argument("--json", type=Path, default=REPO / "bench-results.json", metavar="PATH", help="where to write the results (default: bench-results.json)")
-    parser.add_argument("--only", type=names, default=list(BENCHMARKS), metavar="NAME[,NAME]", help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", type=names, default=[n for n in BENCHMARKS if n not in ON_REQUEST],
+                        metavar="NAME[,NAME]", help=f"run only these: {', '.join(BENCHMARKS)}; without it, all but "
+                        f"{', '.join(ON_REQUEST)} (the soak takes 10 minutes, 1 with --quick)")
     return parser.parse_args(argv)
 
 
