@@ -2,10 +2,11 @@
 
 Bot traffic is dropped before it is counted, so a wrong "bot" verdict silently deletes a real
 visitor: every check here was measured against real browser UAs as well as bot UAs (see
-``tests/test_useragents.py``, and ``tests/test_bot_corpus.py`` for a labelled corpus of 42,000 with a
-share held out of the tuning).  The checks are general rules, not a list of the corpus: the grammar
-of a browser's UA, the words and products that mark a tool, probe signatures, and the
-crawler list applied where a bot writes its name rather than where a browser writes its own.
+``tests/test_useragents.py``, and ``tests/test_bot_corpus.py`` for two independent labelled corpora,
+isbot's 42,000 strings and device-detector's 35,000, each with a share held out of the tuning).  The
+checks are general rules, not a list of the corpus: the grammar of a browser's UA (and the older
+grammars real browsers still send), the words and products that mark a tool, probe signatures, and
+the crawler list applied where a bot writes its name rather than where a browser writes its own.
 Each verdict carries a short *reason*, so the collector can count drops per reason without keeping
 anything about the visitor.
 
@@ -154,7 +155,8 @@ PLATFORM_PATTERNS = (
     r"|risc|qnx|fuchsia|harmony|x86|x64|i[3-6]86|amd64|arm|aarch64|ppc|mips|sparc",
 )
 _names_platform = regex_set(PLATFORM_PATTERNS, ignore_case=True)
-_BROWSER_GRAMMAR = re.compile(r"^((?:mozilla|opera)/[\d.]+[^(]*)\(([^()]*)\)", re.IGNORECASE)
+# The platform comment may hold one level of parentheses of its own ("M40SE(M5T3) Build/…").
+_BROWSER_GRAMMAR = re.compile(r"^((?:mozilla|opera)/[\d.]+[^(]*)\(((?:[^()]|\([^()]*\))*)\)", re.IGNORECASE)
 _MOBILE_OS_ITEM = re.compile(r"^\s*(?:Android|Tizen|KAIOS|HarmonyOS|OpenHarmony|Windows Phone)\b", re.IGNORECASE)
 _LANGUAGE_ITEM = re.compile(r"^\s*[a-z]{2,3}(?:[-_][a-z]{2,4})?\s*$", re.IGNORECASE)
 _STANDARD_TOKEN = re.compile(
@@ -162,6 +164,12 @@ _STANDARD_TOKEN = re.compile(
     r"|CriOS|FxiOS|Presto|Trident)(?:/|$)"
 )
 _TOKEN = re.compile(r"\([^()]*\)|[^\s()]+")
+# Other places where a browser UA describes the device rather than the client, so masked too: a TV
+# standard's comment ("HbbTV/1.5.1 (+DRM; BOTECH; ATV R1; …)": capabilities, vendor, model), an in-app
+# browser's device comment ("Instagram 94.0 Android (22/5.1; 320dpi; 720x1280; CUBOT; …)") and
+# Facebook's bracketed app data ("[FBAN/FBIOS;FBDV/iPhone11,6;FBCR/Vodafone.de;…]": model, carrier).
+_TV_STANDARD = re.compile(r"^(?:HbbTV|FVC|CE-HTML|OHTV)/", re.IGNORECASE)
+_DEVICE_COMMENT = re.compile(r"^\(.*(?:\d+dpi|\b\d{3,4}x\d{3,4}\b)")
 
 
 def _platform_items(comment: str) -> list[str]:
@@ -188,13 +196,25 @@ def _browser_grammar(ua: str, parsed: ua_parser.Result) -> re.Match[str] | None:
     return grammar
 
 
+def _describes_device(token: str, before: str) -> bool:
+    """A token after the platform comment that is about the device (see ``_TV_STANDARD``)."""
+    if token.startswith("["):
+        return True
+    return token.startswith("(") and bool(_TV_STANDARD.match(before) or _DEVICE_COMMENT.match(token))
+
+
 def _masked(ua: str, parsed: ua_parser.Result, apps: bool) -> str:
-    """The UA as the name lists should see it: without the device model and, with ``apps``,
-    without the names of the apps that embed the engine."""
+    """The UA as the name lists should see it: without the device model and the other descriptions of
+    the device, and, with ``apps``, without the names of the apps that embed the engine."""
     grammar = _browser_grammar(ua, parsed)
     if grammar is None:
         return ua
     tokens = _TOKEN.findall(ua[grammar.end() :])
+    tokens = [
+        token
+        for token, before in zip(tokens, ["", *tokens], strict=False)
+        if not _describes_device(token, before)
+    ]
     if apps:
         tokens = [
             token
@@ -232,6 +252,9 @@ _NOT_CRAWLERS = frozenset(
         # A marker some security software adds to real Mac and Windows Chrome UAs' platform
         # comment ("Intel Mac OS X 10_15_7; TSM-turingos-1253296984").
         "TSM-turingos",
+        # Sogou's spiders all call themselves spiders ("Sogou web spider/4.0"); the bare name only adds
+        # Sogou's own search app and browser ("SogouSearch Android1.0", "SogouMobileBrowser/5").
+        "Sogou",
     }
 )
 
@@ -298,16 +321,21 @@ _is_self_declared_spider = regex_set(SPIDER_PATTERNS, ignore_case=True)
 # Tools, not people: monitoring and testing harnesses, renderers and previewers, HTTP libraries,
 # download managers and feed readers, and the contact URL or e-mail address well-behaved bots sign
 # with.  Matched case-insensitively; a word that is also part of apps' names ("scanner" in
-# CamScanner, "http" in the PS4's libhttp) counts only at the start of a word.  Electron is
+# CamScanner, "http" in the PS4's libhttp, "test" in Windows Phone's "WpsLondonTest") counts only at
+# the start of a word.  Electron is
 # deliberately absent: Slack, Discord, VS Code... are people.
 _TOOL_WORDS = (
     r"checker\b", r"check/", r"monitor", r"synthetic", r"uptime", r"health.?check", r"observatory",
     r"(?:^|[^a-z])scann?(?:er|ing)?\b", r"\bprobe\b", r"validator", r"inspector", r"analy[sz]er\b", r"audit",
     r"preview", r"thumbnail", r"screenshot", r"render(?:er|ing)?\b", r"transcoder", r"weblight",
-    r"proxy(?:[^a-z]|$)", r"feed", r"\brss", r"rss\b", r"download", r"torrent", r"webdav", r"\bsvn\b",
-    r"(?:^|[^a-z])http", r"httpclient", r"(?:^|[-_])client\b", r"agent(?:[^a-z]|$)", r"test(?:er|ing)?\b",
+    r"proxy(?:[^a-z]|$)", r"feed", r"\brss", r"rss\b", r"download", r"torrent", r"webdav",
+    # Subversion's own "SVN/1.14.1 (…)", not a firmware's "SVN/01001"; an HTTP library's name, not a
+    # feature phone's "(HTTP PGDL;HTTPS)" capability list.
+    r"\bsvn/\d+\.\d+\.\d", r"(?:^|[^a-z(])http(?:[^s ]|s[^);]|$)", r"httpclient",
+    r"(?:^|[-_])client\b", r"agent(?:[^a-z]|$)", r"test(?:er|ing)\b", r"(?:^|[^a-z])test\b",
     r"verif(?:y|ier|ication)", r"detector", r"classifier", r"lookup", r"scorer", r"sitemap", r"\bseo\b",
-    r"\bcron\b", r"webhook", r"measurement", r"grpc", r"cronet", r"^lib", r"\blwp", r"\bsplash\b", r"PTST[/ ]\d",
+    r"\bcron\b", r"webhook", r"\bworkflow\b", r"advisor\b", r"jiankong",  # "jiankong": monitoring, in pinyin
+    r"measurement", r"grpc", r"cronet", r"^lib", r"\blwp", r"\bsplash\b", r"PTST[/ ]\d",
     # A renderer names itself in the engine comment, which real browsers leave as "(KHTML, like
     # Gecko)" (old WebKit: "(KHTML, like Gecko, Safari/419.3)").
     r"\(KHTML,? like Gecko[;,] ?(?:[^)\sS]|S[^a]|Sa[^f])",
@@ -339,6 +367,11 @@ _SIGNATURES = (
 )
 AUTOMATION_PATTERNS = (*_TOOL_WORDS, *map(re.escape, _AUTOMATION_MARKERS), *_SIGNATURES)
 _is_automation = regex_set(AUTOMATION_PATTERNS, ignore_case=True)
+# The words and signatures without the named tools: what is looked for again in the masked UA, since
+# a device model may hold a word ("Precedent Build/AreaRom Test", "Q.Me Phone7") but a tool that
+# writes its name where the model goes ("Android 4.0.2; en-us; Catchpoint") is still that tool.
+_has_tool_word = regex_set((*_TOOL_WORDS, *_SIGNATURES), ignore_case=True)
+_is_named_tool = regex_set(tuple(map(re.escape, _AUTOMATION_MARKERS)), ignore_case=True)
 
 # Programming languages' HTTP stacks: "PHP/7.2", "python-asks/2.4", "Go-http-client", "unirest-java",
 # "(Java 1.8.0_211 …)".  Case-sensitive, so that "LUA-L23" (a Huawei phone) is not Lua.
@@ -353,6 +386,15 @@ RUNTIME_PATTERNS = (
     r"(?i:curl/)",
 )
 _is_runtime = regex_set(RUNTIME_PATTERNS)
+
+
+def _is_tool(ua: str, parsed: ua_parser.Result) -> bool:
+    """A tool's marker anywhere, or its word, signature or HTTP stack outside the device model
+    (``_masked``).  Masking only removes text, so the masked UA is looked at only on a hit."""
+    if not (_is_automation(ua) or _is_runtime(ua)):
+        return False
+    masked = _masked(ua, parsed, apps=False)
+    return masked == ua or _is_named_tool(ua) or _has_tool_word(masked) or _is_runtime(masked)
 
 # A native app's own HTTP stack (compression notes, SDKs, gRPC), which never runs a page's
 # scripts; only looked for in UAs without the browser grammar, since in-app browsers append the
@@ -383,11 +425,33 @@ MALFORMED_PATTERNS = (
     r"(?:^|\s)[A-Za-z]+\s+(?:-\s+)?Mozilla/",
 )
 _is_spliced = regex_set(MALFORMED_PATTERNS)
+# A standard token glued to the version before it ("Chrome/57.0.2987.132MobileSafari/537.36") is a
+# browser's UA with its spaces squeezed out by whatever relayed it, not a splice: put the space back
+# before looking for one.
+_GLUED_STANDARD_TOKEN = re.compile(r"(?<=\d)(?=(?:Mobile)?(?:Safari|Chrome|Version)/)")
 PRODUCT_START_PATTERNS = (r"^\[?[A-Za-z][\w.+-]*(?: [\w.+-]+){0,3} ?/", r"^[A-Za-z][\w-]* \(\d")
 _starts_with_product = regex_set(PRODUCT_START_PATTERNS)
 # What is left of a real browser's UA when an app cuts off its head ("Android 13) AppleWebKit/…
-# DuckDuckGo/5 Safari/…", as DuckDuckGo's Android app sends): the engine chain.
+# DuckDuckGo/5 Safari/…", as DuckDuckGo's Android app sends): the engine chain, or the platform
+# list itself ("Android 4.4.2;AppleWebKit/537.36;Build/KOT49H;…", as some Android apps write it).
 _ENGINE_CHAIN = re.compile(r"^(?:\(?[^()]*\)\s*)?AppleWebKit/[\d.]+\+? \(KHTML, like Gecko\).* (?:Safari|Chrome)/\d")
+_PLATFORM_FIRST = re.compile(r"^(?:Android|iOS|iPhone OS|CPU iPhone OS) [\d._]+;")
+# Feature phones' browsers (WAP, i-mode, Openwave, MediaTek's MAUI, Palm) predate the Mozilla grammar
+# and write the handset first: "KDDI-CA3H UP.Browser/6.2 (GUI) MMP/2.0", "G4040_MAUI WAP Browser",
+# "DoCoMo/1.0/D501i".  These words name a phone's browser or its platform, never a tool.
+FEATURE_PHONE_PATTERNS = (
+    r"UP\.Browser", r"WAP[- ]?Browser", r"\bMAUI\b", "NetFront", "DoCoMo/", "Dorado", "Obigo", "Teleca", r"\bMMP/\d",
+    r"MIDP-\d", r"\bPalm(?:OS|scape|Source)", r"\bAplix",
+)
+_is_feature_phone = regex_set(FEATURE_PHONE_PATTERNS, ignore_case=True)
+# Two forms UC Browser sends besides its Mozilla one: "Mozilla 5.0 (Linux; …) UC AppleWebKit 534.31"
+# (no slashes) and "dv(iPh10,1);pr(UCBrowser/11.3.5.1203);ov(15_5);…" (key(value) pairs naming the
+# device, the product and the OS).  And an Apple model's name alone ("iPhone14ProMax"), which apps
+# set as their web view's UA.
+_OTHER_BROWSER_FORMS = re.compile(
+    r"^Mozilla \d\.\d \([^()]*\) |^(?:[a-z]{2}\([^()]*\);)*dv\([^()]+\);pr\([A-Za-z]"
+    r"|^i(?:Phone|Pad|Pod)[A-Za-z\d]*$"
+)
 _MOZILLA_OR_OPERA = re.compile(r"^(?:mozilla|opera)/", re.IGNORECASE)
 _MOZILLA = re.compile(r"^mozilla/[\d.]+[^(]*(\(([^)]*)\))?", re.IGNORECASE)
 
@@ -396,16 +460,28 @@ def _is_malformed(ua: str, parsed: ua_parser.Result) -> bool:
     """Shapes no browser has sent since the 1990s: every browser names itself as
     ``Product/version (platform)``.  Tiny strings, spliced or glued ones, a ``Mozilla/5.0``
     without a platform, and a client naming neither a browser nor an OS nor a platform are scripts
-    pretending (badly) to be something.
+    pretending (badly) to be something.  The older grammars that real browsers still send (feature
+    phones', UC Browser's) are looked for only in what would otherwise be malformed, which is rare.
     """
-    if len(ua) < 10 or _is_spliced(ua) or not (_starts_with_product(ua) or _ENGINE_CHAIN.match(ua)):
+    if _is_spliced(ua) and _is_spliced(_GLUED_STANDARD_TOKEN.sub(" ", ua)):
+        return True
+    return _lacks_browser_grammar(ua, parsed) and not (_is_feature_phone(ua) or _OTHER_BROWSER_FORMS.match(ua))
+
+
+def _lacks_browser_grammar(ua: str, parsed: ua_parser.Result) -> bool:
+    if len(ua) < 10:
+        return True
+    head_cut = _ENGINE_CHAIN.match(ua) or (_PLATFORM_FIRST.match(ua) and parsed.os)
+    if not (_starts_with_product(ua) or head_cut):
         return True
     if "/" not in ua and "(" not in ua:
         return True
     mozilla = _MOZILLA.match(ua)
     if mozilla:
         if not mozilla.group(1):
-            return True
+            # "Mozilla/5.0 Linux; Android 9; SM-A505U AppleWebKit/537.36 KHTML, like Gecko Chrome/…":
+            # a platform list whose parentheses a log or a proxy stripped still names a browser and an OS.
+            return "(" in ua or parsed.user_agent is None or parsed.os is None or not _names_platform(ua)
         # On Windows only MSIE wrote "compatible;": another name there is a tool's.
         comment = mozilla.group(2)
         return parsed.user_agent is None and (
@@ -532,7 +608,7 @@ def _bot_reason(ua: str, parsed: ua_parser.Result) -> str | None:
     crawler_list = _is_listed_crawler()
     if crawler_list(ua) and crawler_list(_masked(ua, parsed, apps=True)):
         return CRAWLER_LIST
-    if _is_automation(ua) or _is_runtime(ua):
+    if _is_tool(ua, parsed):
         return AUTOMATION
     if not _MOZILLA_OR_OPERA.match(ua) and _is_native_client(ua):
         return APP_CLIENT

@@ -34,6 +34,19 @@ def unavailable(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def fetched_archive(command: list[str], scratch: Path, pattern: str, what: str) -> Path:
+    """Run a package client's fetch in ``scratch`` and return the one archive it left there (also used
+    by ``tests/corpora.py``); a failure is ``unavailable``."""
+    try:
+        done = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        unavailable(f"`{what}` did not finish within 300 s")
+    archives = list(scratch.glob(pattern))
+    if done.returncode != 0 or len(archives) != 1:
+        unavailable(f"`{what}` failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return archives[0]
+
+
 def package_dir(spec: str) -> Path:
     """``npm pack SPEC`` unpacked (its ``package/`` folder), from the cache when it is there."""
     target = cache_dir() / spec.replace("/", "__")
@@ -44,17 +57,9 @@ def package_dir(spec: str) -> Path:
         unavailable(f"npm is not installed (Debian package: npm), so {spec} cannot be fetched")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        try:
-            done = subprocess.run(
-                [str(npm), "pack", spec, "--silent"], cwd=scratch, capture_output=True, text=True, timeout=300
-            )
-        except subprocess.TimeoutExpired:
-            unavailable(f"`npm pack {spec}` did not finish within 300 s")
-        archives = list(Path(scratch).glob("*.tgz"))
-        if done.returncode != 0 or len(archives) != 1:
-            unavailable(f"`npm pack {spec}` failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        archive_path = fetched_archive([str(npm), "pack", spec, "--silent"], Path(scratch), "*.tgz", f"npm pack {spec}")
         unpacked = Path(scratch) / "unpacked"
-        with tarfile.open(archives[0]) as archive:
+        with tarfile.open(archive_path) as archive:
             archive.extractall(unpacked, filter="data")
         shutil.rmtree(target, ignore_errors=True)
         unpacked.rename(target)  # whole or not at all, so an interrupted run leaves no half package
