@@ -17,11 +17,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector import endpoints, spill, tracker
+from collector import endpoints, metrics, spill, tracker
 from collector.accesslog import AccessLog
 from collector.aggregator import Aggregator
 from collector.bodylimit import BodyLimit
@@ -41,11 +41,6 @@ from geo.lookup import CountryLookup
 
 log = logging.getLogger("crumbless")
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness for load balancers; deliberately says nothing about traffic."""
-    return JSONResponse({"status": "ok"})
 
 
 class App(Starlette):
@@ -94,6 +89,8 @@ def from_environment() -> App:
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> App:
+    figures = metrics.Metrics()  # this app's own registry: apps in one process count apart
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings)
@@ -104,9 +101,10 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         salts = Salts(salt_store)
         aggregator = Aggregator()
         await _seed_guard(store, state, clock())
-        collector = Collector(settings, sites, geo, salts, state, aggregator, clock)
+        collector = Collector(settings, sites, geo, salts, state, aggregator, clock, figures)
         spill_file = spill.claim(settings.data_dir)
-        flusher = Flusher(aggregator, store, settings.flush_interval, spill_file)
+        flusher = Flusher(aggregator, store, settings.flush_interval, spill_file, metrics=figures)
+        figures.watch(flusher, state)
         spilled = flusher.restore_spilled()  # what the last stop could not write, written before anything new
         if spilled is not None:
             state.seed(spilled.daily)
@@ -115,6 +113,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         await housekeeping.attempt(housekeeping.close_days)  # a locked database must not keep it from starting
         app.state.store, app.state.collector, app.state.day_state = store, collector, state
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
+        app.state.health = metrics.Health(store, state, flusher)
         tasks = [asyncio.create_task(flusher.run()), asyncio.create_task(housekeeping.run())]
         log.info("collecting for %d site(s); counters flushed every %gs", len(sites.all()), settings.flush_interval)
         try:
@@ -139,9 +138,11 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
     routes = [
         *(Route(path, endpoints.preflight, methods=["OPTIONS"]) for path in beacons),  # POSTs: App.__call__
         Route(settings.script_path, script.serve if script else tracker.missing, methods=["GET", "HEAD"]),
-        Route("/healthz", healthz, methods=["GET"]),
+        Route("/healthz", metrics.healthz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),  # an admin's token or CRUMBLESS_METRICS_ALLOW
         *dashboard_routes(),  # the dashboard and stats API, each route with its CSP and security headers
     ]
     app = App(beacons, settings.access_log, routes=routes, lifespan=lifespan)
     app.state.dashboard = Dashboard(settings, clock)
+    app.state.metrics = figures
     return app

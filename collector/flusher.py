@@ -23,6 +23,7 @@ import logging
 import time
 
 from collector.aggregator import Aggregator, Batch
+from collector.metrics import Metrics
 from collector.spill import SpillFile
 from collector.store import CounterWriter, StoreError
 
@@ -43,12 +44,14 @@ class Flusher:
         interval: float,
         spill: SpillFile | None = None,
         stop_budget: float = STOP_BUDGET_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.aggregator = aggregator
         self.store = store
         self.interval = interval
         self.spill = spill
         self.stop_budget = stop_budget
+        self.metrics = Metrics() if metrics is None else metrics
         self.failures = 0
         self._failed: Batch | None = None  # the batch a store refused, retried before anything newer
         self._failed_holds_spill = False  # ... and it holds what the last stop spilled: the file stays
@@ -92,10 +95,17 @@ class Flusher:
             await self.store.write_counts(batch)
         except (StoreError, OSError) as exc:
             self.failures += 1
+            self.metrics.flush_failures.inc()
             log.warning("flush failed, %d counter rows kept in memory for the next try: %s", len(batch), exc)
             return False
-        log.debug("flushed %d counter rows in %.1f ms", len(batch), (time.perf_counter() - started) * 1000)
+        took = time.perf_counter() - started
+        self.metrics.flushed(took, len(batch))
+        log.debug("flushed %d counter rows in %.1f ms", len(batch), took * 1000)
         return True
+
+    def buffered_rows(self) -> int:
+        """Counter rows in memory, not written yet: what a kill now would lose."""
+        return self.aggregator.pending() + (len(self._failed) if self._failed is not None else 0)
 
     async def run(self) -> None:
         while True:

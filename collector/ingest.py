@@ -18,10 +18,11 @@ from collector.beacons import PARSERS, BadBeacon, language_tag
 from collector.clientip import client_ip
 from collector.config import Settings
 from collector.counting import count, floods
-from collector.guard import wanted
+from collector.guard import OTHER, wanted
 from collector.hits import Beacon, Hit
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
+from collector.metrics import Metrics
 from collector.model import DROPPED, DROPS
 from collector.referrers import campaign_tag, source_name
 from collector.sites import Site, SiteRegistry
@@ -67,6 +68,7 @@ class Collector:
         state: CountingState,
         aggregator: Aggregator,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.sites = sites
@@ -75,6 +77,7 @@ class Collector:
         self.state = state
         self.aggregator = aggregator
         self.clock = clock
+        self.metrics = Metrics() if metrics is None else metrics
 
     async def ingest(self, request: Request) -> Outcome:
         now = self.clock()
@@ -154,7 +157,10 @@ class Collector:
                 raise unknown_site("website") from None
             if committed:
                 self.aggregator.apply(step.deltas)
+                if OTHER in snapshot.values.values():  # one scan in C: folds are rare
+                    self.metrics.folded(snapshot.values)
                 return Outcome(True)
+            self.metrics.commit_retries.inc()
         raise StateUnavailable(f"a visitor's record changed under {COMMIT_TRIES} commits in a row")
 
     def drop(self, site: Site, now: float, reason: str) -> Outcome:

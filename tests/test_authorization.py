@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     ("OPTIONS", "/api/p"): (PUBLIC, None),
     ("GET", "/js/site.js"): (PUBLIC, None),
     ("GET", "/healthz"): (PUBLIC, None),
+    ("GET", "/metrics"): ({**_everyone(DENIED), "admin_token": SERVED}, None),  # or CRUMBLESS_METRICS_ALLOW
     ("GET", "/static"): (PUBLIC, None),
     ("GET", "/"): (PUBLIC, None),  # a redirect to /sites, which decides
     ("GET", "/login"): (PUBLIC, None),

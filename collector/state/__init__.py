@@ -105,6 +105,10 @@ class RealtimeReader(Protocol):
 class VisitorState(CountingState, DayState, RealtimeReader, Protocol):
     """Everything above, as one implementation provides it; closed by ``close``."""
 
+    async def reachable(self) -> bool:
+        """Whether the state answers now (``/healthz``): one cheap round trip, never an exception."""
+        ...
+
     async def close(self) -> None: ...
 
 

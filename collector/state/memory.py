@@ -99,6 +99,9 @@ class MemoryState:
     async def pageviews_per_minute(self, site: int, now: float, minutes: int) -> list[int]:
         return self.realtime.pageviews_per_minute(site, now, minutes)
 
+    async def reachable(self) -> bool:
+        return True  # it is this process's memory
+
     async def close(self) -> None:
         return None
 
