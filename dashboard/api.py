@@ -29,6 +29,7 @@ from dashboard.tokens import token_hash
 
 OPENAPI = Path(__file__).resolve().parent / "openapi.json"
 MAX_LIMIT = 1000
+MAX_PAGE = 1_000_000  # as openapi.json says
 
 
 class ApiError(Exception):
@@ -141,10 +142,16 @@ async def breakdown(request: Request, site: Site, period: Period) -> dict[str, A
     if dimension not in DIMS:
         raise ApiError(400, f"unknown dimension {dimension!r}; one of: {', '.join(DIMS)}", "dimension")
     limit = _int_param(request, "limit", 10, MAX_LIMIT)
-    page = _int_param(request, "page", 1, 1_000_000)
+    page = _int_param(request, "page", 1, MAX_PAGE)
     search = request.query_params.get("search", "")[:200]
     rows, matched = await stats.breakdown(store(request), site, dimension, period.range, limit, page, search)
     return {"dimension": dimension, "page": page, "limit": limit, "total": matched, "results": rows}
+
+
+@endpoint
+async def filtered(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    """The overview's "Filtered" card: beacons dropped before counting, by reason, against those counted."""
+    return await stats.filtered_report(store(request), site, period.range)
 
 
 @endpoint

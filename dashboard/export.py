@@ -15,13 +15,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dashboard import stats
+from dashboard import filtered, stats
 from dashboard.access import SiteView, site_view
 from dashboard.context import store
 from dashboard.dimensions import DIMS
 from dashboard.templates import error
 
 MAX_ROWS = 100_000
+FILTERED = "filtered"  # not a list of ``DIMS``: beacons dropped before counting, by reason
 SERIES_COLUMNS = ("time", "visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
 
 
@@ -56,6 +57,9 @@ async def export(request: Request, view: SiteView) -> Response:
     if what == "timeseries":
         series = await stats.timeseries(store(request), view.site, view.period.range)
         return _attachment(view, what, to_csv(SERIES_COLUMNS, series["points"]))
+    if what == FILTERED and not view.shared:  # a share link's overview has no Filtered card either
+        summary = await stats.filtered_report(store(request), view.site, view.period.range)
+        return _attachment(view, what, to_csv(filtered.CSV_COLUMNS, filtered.csv_rows(summary)))
     dim = DIMS.get(what)
     if dim is None:
         return await error(request, 404, "There is no such list to export.")

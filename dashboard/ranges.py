@@ -7,6 +7,7 @@ to the site's own local "today", because that is the day its owner means.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -73,19 +74,40 @@ def preset(key: str, today: date) -> Range:
     raise RangeError(f"period must be one of {', '.join(PERIODS)}, got {key!r}")
 
 
-def _date(params: Mapping[str, str], name: str) -> date:
-    raw = params.get(name, "")
-    if not raw:
-        raise RangeError(f"period=custom needs {name} (a date like 2026-01-31)")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def _given_date(params: Mapping[str, str], name: str) -> date | None:
+    """``from`` or ``to`` if present, which must then be a YYYY-MM-DD date whatever the period.
+
+    Only that form: ``date.fromisoformat`` also reads ``20260131`` and ``2026-W05-1``, which the
+    OpenAPI ``date`` format (RFC 3339 full-date) does not allow. A malformed date beside a preset
+    period is refused too rather than ignored: a client that sends one has a bug it should hear of.
+    """
+    raw = params.get(name)
+    if raw is None:
+        return None
     try:
+        if _ISO_DATE.fullmatch(raw) is None:
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
-        raise RangeError(f"{name} must be a date like 2026-01-31, got {raw!r}") from None
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise RangeError(f"{name} must be a date like 2026-01-31, got {shown!r}") from None
+
+
+def _date(params: Mapping[str, str], name: str) -> date:
+    given = _given_date(params, name)
+    if given is None:
+        raise RangeError(f"period=custom needs {name} (a date like 2026-01-31)")
+    return given
 
 
 def parse(params: Mapping[str, str], today: date) -> Period:
-    key = params.get("period", "") or DEFAULT_PERIOD
+    key = params.get("period", DEFAULT_PERIOD)  # an empty one is a mistake too, not the default
     if key != "custom":
+        for name in ("from", "to"):
+            _given_date(params, name)  # unused, but must be well-formed
         return Period(key, preset(key, today))
     first, last = _date(params, "from"), _date(params, "to")
     if first > last:

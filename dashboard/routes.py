@@ -59,6 +59,7 @@ def api_routes() -> list[BaseRoute]:
         Route(f"{site}/aggregate", api.aggregate, methods=["GET"]),
         Route(f"{site}/timeseries", api.timeseries, methods=["GET"]),
         Route(f"{site}/breakdown/{{dimension}}", api.breakdown, methods=["GET"]),
+        Route(f"{site}/filtered", api.filtered, methods=["GET"]),
         Route(f"{site}/realtime", api.realtime, methods=["GET"]),
         Route("/api/v1/{rest:path}", api.not_found),
     ]

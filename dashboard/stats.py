@@ -16,6 +16,7 @@ from collector.localtime import date_of, day_number, hour_label, previous_period
 from collector.model import COUNTERS, DROP_REASONS, LIST_BY_KEY, LISTS, PROP_SEPARATOR, TopList
 from collector.sites import Site
 from collector.store import CounterReader, Row
+from dashboard import filtered
 
 
 @dataclass(frozen=True)
@@ -76,25 +77,29 @@ def entry(listing: TopList, value: str, row: Row) -> dict[str, Any]:
     return shown
 
 
+DROP_REASONS_READ = 1000
+"""Every reason there is: a few dozen at most (``dashboard.filtered``), so the card never cuts one off."""
+
+
 async def report(store: CounterReader, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
     first, last = period.days
     # Side by side: the store answers them on several connections at once (READERS in collector/store/sqlite.py).
-    *lists, dropped_rows = await asyncio.gather(
-        *(store.top(site.id, listing, first, last, limit) for listing in LISTS),
-        store.top(site.id, DROP_REASONS, first, last, 100),
+    lists, dropped_by_reason, range_totals = await asyncio.gather(
+        asyncio.gather(*(store.top(site.id, listing, first, last, limit) for listing in LISTS)),
+        dropped(store, site, period),
+        totals(store, site, period),
     )
     top = {
         listing.key: [entry(listing, value, row) for value, row in rows]
         for listing, rows in zip(LISTS, lists, strict=True)
     }
-    dropped = {value: row["drops"] for value, row in dropped_rows}
     return {
         "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
-        "totals": await totals(store, site, period),
+        "totals": range_totals,
         "top": top,
-        "dropped": dropped,
+        "dropped": dropped_by_reason,  # what ``crumbless stats`` prints; the card's form is ``filtered_of``
     }
 
 
@@ -103,6 +108,29 @@ async def report(store: CounterReader, site: Site, period: Range, limit: int = 1
 
 async def totals(store: CounterReader, site: Site, period: Range) -> dict[str, float | int]:
     return metrics(await store.totals(site.id, *period.days))
+
+
+async def dropped(store: CounterReader, site: Site, period: Range) -> dict[str, int]:
+    """Beacons dropped before counting, by reason code (``collector.ingest``), largest first."""
+    rows = await store.top(site.id, DROP_REASONS, *period.days, DROP_REASONS_READ)
+    return {value: row["drops"] for value, row in rows}
+
+
+def counted(range_totals: dict[str, float | int]) -> int:
+    """Beacons that reached the figures: each pageview and each custom event was one."""
+    return int(range_totals["pageviews"]) + int(range_totals["events"])
+
+
+def filtered_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The "Filtered" card's figures from a ``report``. Not a key of the report itself: ``crumbless
+    stats --json`` prints the report, and what it prints stays what earlier releases printed."""
+    return filtered.summary(report["dropped"], counted(report["totals"]))
+
+
+async def filtered_report(store: CounterReader, site: Site, period: Range) -> dict[str, Any]:
+    """The "Filtered" card's figures alone, for the API and the CSV export."""
+    by_reason, range_totals = await asyncio.gather(dropped(store, site, period), totals(store, site, period))
+    return filtered_of({"dropped": by_reason, "totals": range_totals})
 
 
 def change(current: dict[str, float | int], previous: dict[str, float | int]) -> dict[str, float | None]:

@@ -78,6 +78,8 @@ async def overview(request: Request, view: SiteView) -> Response:
         cards=CARDS,
         lower_is_better=LOWER_IS_BETTER,
         panels=_panels(report["top"], report["totals"]),
+        # Why figures differ from another tool's is the site's operators' question, not a share link's readers'.
+        filtered=None if view.shared else stats.filtered_of(report),
         live=live,
         live_chart=charts.realtime_svg(live["pageviews_per_minute"]),
         has_data=has_data,

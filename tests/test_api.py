@@ -113,6 +113,11 @@ def test_every_endpoint_answers_what_the_document_says(world: World, api: tuple[
         ("/aggregate?period=fortnight", 400, "period must be one of"),
         ("/aggregate?period=custom&from=2026-06-10", 400, "needs to"),
         ("/aggregate?period=custom&from=2026-06-10&to=2026-06-01", 400, "from must not be after to"),
+        ("/aggregate?period=", 400, "period must be one of"),
+        ("/aggregate?period=7d&to=", 400, "to must be a date"),  # malformed beside a preset: refused, not ignored
+        ("/timeseries?period=custom&from=20260601&to=2026-06-10", 400, "from must be a date"),  # RFC 3339 only
+        ("/filtered?period=custom&from=2026-W23-1&to=2026-06-10", 400, "from must be a date"),
+        ("/breakdown/page?page=1000001", 400, "page must be"),
         ("/breakdown/favourite_colour", 400, "unknown dimension"),
         ("/breakdown/page?limit=0", 400, "limit must be"),
         ("/breakdown/page?limit=5000", 400, "limit must be"),

@@ -100,7 +100,7 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     },
     **{
         ("GET", f"/api/v1/sites/{{website_id}}/{what}"): (_api(), {**_api(), "viewer_token": MISSING})
-        for what in ("aggregate", "timeseries", "breakdown/{dimension}", "realtime")
+        for what in ("aggregate", "timeseries", "breakdown/{dimension}", "filtered", "realtime")
     },
 }
 
