@@ -61,7 +61,8 @@ OPTIONS: tuple[Option, ...] = (
                                             "`0` keeps them forever."),
     Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; "
                                            "the rest fold into `(other)`."),
-    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each); "
+    Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each, plus about "
+                                                "10 MiB per busy site-day); without Redis only; "
                                                 "beyond it the least recently seen are forgotten."),
     Option("CRUMBLESS_MAX_BODY", "16384", "Largest beacon body accepted, in bytes (larger gets 413)."),
     Option("CRUMBLESS_SCRIPT_PATH", "/js/site.js", "Path at which the tracking script is served; "
