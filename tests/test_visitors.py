@@ -127,3 +127,17 @@ def test_a_mark_is_remembered_once_and_only_at_its_own_offset() -> None:
     assert record.first_time(0x01020304) is False
     assert record.first_time(0x08010203) is False
     assert len(record.counted) == 12
+
+
+def test_the_lru_stays_in_order_through_the_copies_that_drop_evicted_slots() -> None:
+    async def scenario() -> MemoryState:
+        state = MemoryState(max_visitors=10, max_values=10)
+        for visitor in range(3000):
+            await put(state, visitor, VisitorRecord(site=1, day=10, last_seen=visitor))
+            if visitor % 100 == 95:
+                await put(state, 0, VisitorRecord(site=1, day=10, last_seen=visitor))  # 0 is touched now and then
+        assert [v for v in range(3000) if await get(state, v) is not None] == [0, *range(2991, 3000)]
+        return state
+
+    state = asyncio.run(scenario())
+    assert len(state) == 10 and state.evicted > 2 * 1024  # so at least two copies were made

@@ -35,6 +35,7 @@ class MemoryState:
         self._records: dict[int, bytes] = {}
         self._strings: dict[tuple[int, int], Strings] = {}
         self._deleted: set[int] = set()
+        self._evicted_since_copy = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -61,9 +62,23 @@ class MemoryState:
         if len(records) > self.max_visitors:
             del records[next(iter(records))]
             self.evicted += 1
+            self._evicted_since_copy += 1
+            if self._evicted_since_copy >= max(1024, self.max_visitors // 64):
+                self._compact()
         if hit.kind is Kind.PAGEVIEW:
             self.realtime.pageview(hit.site, hit.ts)
         return True
+
+    def _compact(self) -> None:
+        """Copy the records into a fresh dict, dropping the slots their evictions left behind.
+
+        A deleted entry stays in the dict's entry array until the dict resizes, and finding the
+        oldest record walks past every one of them: at a cap of 200,000 an eviction took 50 µs
+        after 100,000 of them and 585 µs after 500,000 (the soak's beacons/s fell by half). A copy
+        every cap/64 evictions keeps it at ~6 µs (5 ms per copy of 200,000 records).
+        """
+        self._records = dict(self._records)
+        self._evicted_since_copy = 0
 
     async def close_days(self, site: int, before_day: int) -> int:
         stale = []
