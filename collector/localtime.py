@@ -9,6 +9,7 @@ which is what its owner means by "today" and what the daily salt follows.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -34,8 +35,12 @@ def local_day_hour(ts: float, tz: ZoneInfo) -> tuple[int, int]:
     return day, day * 24 + local.hour
 
 
+@lru_cache(maxsize=4096)
 def day_end(day: int, tz: ZoneInfo) -> int:
-    """The Unix second at which the site-local ``day`` is over: its next local midnight."""
+    """The Unix second at which the site-local ``day`` is over: its next local midnight.
+
+    Cached: the Redis state asks it for every beacon's commit, and it changes once a day per site.
+    """
     return int(datetime.combine(date_of(day + 1), datetime.min.time(), tz).timestamp())
 
 
