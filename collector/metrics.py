@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from collector.clientip import client_ip, is_trusted, parse_address
 from collector.guard import OTHER
 from collector.store import StoreError
-from collector.useragents import APP_CLIENT, AUTOMATION, CRAWLER_LIST, EMPTY, MALFORMED, PROBE, SPIDER
+from collector.useragents import APP_CLIENT, AUTOMATION, CRAWLER_LIST, EMPTY, ISBOT_LIST, MALFORMED, PROBE, SPIDER
 from dashboard.tokens import token_hash
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ DROP_REASONS = (
     "flood",
     "no-visit",
     "ignored",
-    *(f"bot:{kind}" for kind in (PROBE, SPIDER, CRAWLER_LIST, AUTOMATION, APP_CLIENT, MALFORMED, EMPTY)),
+    *(f"bot:{kind}" for kind in (PROBE, SPIDER, CRAWLER_LIST, ISBOT_LIST, AUTOMATION, APP_CLIENT, MALFORMED, EMPTY)),
     "bot:prefetch",
     "bot:prerender",
 )

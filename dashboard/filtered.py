@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collector.useragents import APP_CLIENT, AUTOMATION, CRAWLER_LIST, EMPTY, MALFORMED, PROBE, SPIDER
+from collector.useragents import APP_CLIENT, AUTOMATION, CRAWLER_LIST, EMPTY, ISBOT_LIST, MALFORMED, PROBE, SPIDER
 
 FLOOD = "flood"
 HOSTNAME = "hostname"
@@ -61,6 +61,7 @@ def _bot(kind: str, label: str, description: str) -> Reason:
 REASONS: tuple[Reason, ...] = (
     _bot(SPIDER, "Self-declared crawlers", "The User-Agent says it is a crawler, spider or bot."),
     _bot(CRAWLER_LIST, "Listed crawlers", "The User-Agent matches a published list of crawlers."),
+    _bot(ISBOT_LIST, "Listed bots", "The User-Agent matches isbot's list of bots, monitors and fetchers."),
     _bot(
         AUTOMATION,
         "Monitors and tools",
