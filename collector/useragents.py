@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import ua_parser
 from crawleruseragents import CRAWLER_USER_AGENTS_DATA
-from is_bot._patterns import default_patterns as ISBOT_PATTERNS
+from is_bot import Bots
 
 __all__ = [
     "APP_CLIENT",
@@ -285,6 +285,7 @@ def _is_listed_crawler() -> Matcher:
 # even in a masked UA, with what they hit.  The rest catch named monitoring, preview and download
 # tools that no general rule here describes; measured on device-detector's held-out share, which
 # neither list was built from, they add 6 of its 8 missed bots for 7 of its 10,820 browsers.
+ISBOT_PATTERNS: frozenset[str] = frozenset(Bots().patterns)
 _NOT_ISBOT = frozenset(
     {
         # Shapes, not names: a lone product with a version ("iPhone11", "Lynx/2.8"), a long token
