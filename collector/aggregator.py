@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 DailyKey = tuple[int, int, str, str]     # site, day, dimension key, value
 HourlyKey = tuple[int, int]              # site, hour
+_WIDTH = len(COUNTERS)
+_HOURLY_WIDTH = len(HOURLY_COUNTERS)
 
 
 def _batch_id() -> str:
@@ -59,11 +61,24 @@ class Aggregator:
         row[column] += n
 
     def apply(self, deltas: Deltas) -> None:
-        """A committed hit's additions (``counting.count``)."""
-        for site, day, dim, value, column, n in deltas.daily:
-            self.add(site, day, dim, value, column, n)
-        for site, hour, column, n in deltas.hourly:
-            self.add_hourly(site, hour, column, n)
+        """A committed hit's additions (``counting.count``), in one pass over the rows they touch."""
+        daily, hourly, site, day = self._batch.daily, self._batch.hourly, deltas.site, deltas.day
+        for dim, value, column, n in deltas.daily:
+            row = daily.get((site, day, dim, value))
+            if row is None:
+                row = daily[(site, day, dim, value)] = [0] * _WIDTH
+            row[column] += n
+        for dim, value, moved in deltas.visit_rows():
+            row = daily.get((site, day, dim, value))
+            if row is None:
+                row = daily[(site, day, dim, value)] = [0] * _WIDTH
+            for column, n in moved:
+                row[column] += n
+        for hour, column, n in deltas.hourly:
+            hrow = hourly.get((site, hour))
+            if hrow is None:
+                hrow = hourly[(site, hour)] = [0] * _HOURLY_WIDTH
+            hrow[column] += n
 
     def drain(self) -> Batch:
         batch, self._batch = self._batch, Batch()

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import endpoints, metrics, spill, tracker
-from collector.accesslog import AccessLog
+from collector.accesslog import AccessLog, BatchedAccessLog, flush_access_logs
 from collector.aggregator import Aggregator
 from collector.bodylimit import BodyLimit
 from collector.config import Settings
@@ -57,7 +57,7 @@ class App(Starlette):
         logged = [Middleware(AccessLog)] if access_log else []
         super().__init__(middleware=[*logged, Middleware(BodyLimit)], **kwargs)  # every body but a beacon's is small
         self.beacons = beacons
-        self.beacon_stack: ASGIApp = AccessLog(self._beacon) if access_log else self._beacon
+        self.beacon_stack: ASGIApp = BatchedAccessLog(self._beacon) if access_log else self._beacon
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.beacons:
@@ -122,6 +122,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            flush_access_logs()  # uvicorn ends on SIGTERM by the signal itself, so exit handlers do not run
             if await flusher.final_flush():
                 log.info("stopped; all counters written")
             spill_file.release()

@@ -12,7 +12,8 @@ import time
 import traceback
 
 from starlette.requests import ClientDisconnect, Request as HTTPRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from collector.beacons import BadBeacon
 from collector.ingest import Collector, Outcome, Request
@@ -32,17 +33,26 @@ ACCEPTED_TYPES = ("", "application/json", "text/plain")
 
 
 async def read_body(request: HTTPRequest, fields: dict[str, str], limit: int) -> bytes:
+    """The body as uvicorn hands it over: the ASGI messages read here, as ``Request.stream`` does."""
     declared = fields.get("content-length", "")
     if is_whole_number(declared) and int(declared) > limit:
         raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BadBeacon("body", f"is larger than {limit} bytes", status=413)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def header_fields(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -91,13 +101,42 @@ def unavailable(exc: StateUnavailable) -> Response:
     return JSONResponse({"error": "the visitor state is unavailable, retry later"}, status_code=503, headers=headers)
 
 
-def answer(format: str, outcome: Outcome) -> Response:
+class Prebuilt(Response):
+    """An answer built once and sent as its two ASGI messages, as often as it is needed.
+
+    Every beacon gets one of a handful of answers (the format's 200 or 202, with or without the
+    reason it was not counted), and building a ``Response`` (its headers encoded, its messages
+    assembled) for each cost more than the send itself (py-spy, BENCHMARKS.md). Each send gets
+    fresh message dicts and header list, so whoever receives them may change them.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": [*self.raw_headers]})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _answer(format: str, dropped: str) -> Prebuilt:
     headers = dict(CORS)
-    if outcome.dropped:
-        headers["X-Crumbless-Dropped"] = outcome.dropped
+    if dropped:
+        headers["X-Crumbless-Dropped"] = dropped
     if format == "umami":
-        return JSONResponse({"ok": True}, headers=headers)
-    return PlainTextResponse("ok", status_code=202, headers=headers)
+        return Prebuilt('{"ok":true}', 200, headers, "application/json")  # Umami's answer, as JSONResponse gave it
+    return Prebuilt("ok", 202, headers, "text/plain")
+
+
+_ANSWERS: dict[tuple[str, str], Prebuilt] = {}
+MAX_ANSWERS = 64
+"""Drop reasons are a short fixed list; the bound only keeps a new one from growing the cache."""
+
+
+def answer(format: str, outcome: Outcome) -> Response:
+    key = (format, outcome.dropped)
+    prebuilt = _ANSWERS.get(key)
+    if prebuilt is None:
+        prebuilt = _answer(format, outcome.dropped)
+        if len(_ANSWERS) < MAX_ANSWERS:
+            _ANSWERS[key] = prebuilt
+    return prebuilt
 
 
 async def collect(request: HTTPRequest, format: str) -> Response:

@@ -1,4 +1,5 @@
-"""Uvicorn's httptools protocol with a bounded request head and an answer for a half-closed request.
+"""Uvicorn's httptools protocol with a bounded request head, an answer for a half-closed request,
+and each response's head written together with its body (``HeadWithBody``).
 
 Why it exists: uvicorn's httptools protocol puts no limit on the request line, on one header or on
 how many there are. It grows the URL with ``+=`` per received chunk and httptools grows an
@@ -17,13 +18,14 @@ uvicorn closes on end-of-file whatever the state of the request. Now an unfinish
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from array import array
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 log = logging.getLogger("crumbless.http")
 
@@ -68,6 +70,43 @@ class _Parser(httptools.HttpRequestParser):
             if isinstance(exc.__context__, Refusal):
                 raise exc.__context__ from None
             raise
+
+
+class HeadWithBody:
+    """The transport a response is written through: its head goes out with its first body part.
+
+    Uvicorn writes a response's status line and headers as soon as the application starts the
+    response, and its body when it comes: two writes, two packets and two wake-ups of the client
+    for a beacon's 202, where one does. The head is therefore held until the next write (the body,
+    however small, or a close), and nothing else is: a ``100 Continue`` is written before the
+    response starts, so it goes out at once, and the answer to a HEAD, which has no body write
+    to wait for, too.
+    """
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._held = False   # the head has been held once: every later write goes straight out
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif not self._held and self._cycle.response_started:
+            self._held = True
+            if self._cycle.scope["method"] != "HEAD":  # uvicorn writes no body for a HEAD
+                self._head = bytes(data)
+                return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -154,6 +193,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.head_open, self.headers_done, self.line_start = False, True, True
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and not self.refused:
+            cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
 
     def on_chunk_header(self) -> None:
         """After the last chunk's size line come the trailers: a header section of its own."""

@@ -3,8 +3,9 @@
     parse → resolve site → client IP → filters → enrich → count
 
 Each step is one function taking and returning plain data. The IP address and the User-Agent
-string exist only inside ``ingest()``'s frame and are handed to ``enrich`` alone; what leaves
-``enrich`` is a ``Hit``, which has no field that could hold either.
+string exist only inside ``ingest()``'s frame and are handed to ``enrich`` alone (the address
+goes on to its ``visit_facts``, for the country); what leaves ``enrich`` is a ``Hit``, which has
+no field that could hold either.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from collector.aggregator import Aggregator
 from collector.beacons import PARSERS, BadBeacon, language_tag
@@ -19,7 +21,7 @@ from collector.clientip import client_ip
 from collector.config import Settings
 from collector.counting import count, floods
 from collector.guard import OTHER, wanted
-from collector.hits import Beacon, Hit
+from collector.hits import Beacon, Hit, Kind
 from collector.identity import Salts, visitor_hash
 from collector.localtime import local_day_hour
 from collector.metrics import Metrics
@@ -49,6 +51,19 @@ class Outcome:
     dropped: str = ""               # why a valid beacon was not counted
 
 
+class VisitFacts(NamedTuple):
+    """The visit-level values of a hit that are not read from its User-Agent (``enrich``)."""
+
+    source: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    country: str
+    screen: str
+    language: str
+
+
+NO_VISIT = VisitFacts("", "", "", "", "", "", "")
 IGNORED = Outcome(False, "ignored")
 COMMIT_TRIES = 16
 """Real beacons of one visitor race a few at a time at most (a ping and the next pageview); a
@@ -115,6 +130,8 @@ class Collector:
             salt = await self.salts.salt(site.id, day)
         except LookupError:  # deleted by another collector, which this one's registry does not know yet
             raise unknown_site("website") from None
+        ping = beacon.kind is Kind.ENGAGEMENT
+        visit = NO_VISIT if ping else self.visit_facts(beacon, site, page, ip, via_proxy, headers)
         return Hit(
             site=site.id,
             day=day,
@@ -123,21 +140,37 @@ class Collector:
             kind=beacon.kind,
             visitor=visitor_hash(salt, site.id, ip, user_agent),
             path=page.path,
-            source=source_name(page.utm_source, page.ref, beacon.referrer, site.owns_host),
-            utm_source=campaign_tag(page.utm_source),  # a tag may be an address, which is never stored
-            utm_medium=campaign_tag(page.utm_medium),
-            utm_campaign=campaign_tag(page.utm_campaign),
-            country=(via_proxy and country_from_headers(headers)) or self.geo.country(ip),
+            source=visit.source,
+            utm_source=visit.utm_source,
+            utm_medium=visit.utm_medium,
+            utm_campaign=visit.utm_campaign,
+            country=visit.country,
             browser=agent.browser,
             os=agent.os,
             device=agent.device,
-            screen=screen_class(beacon.screen_width),
-            language=beacon.language or accept_language(headers),
+            screen=visit.screen,
+            language=visit.language,
             event=beacon.event_name,
             props=beacon.props,
             interactive=beacon.interactive,
             engaged_ms=beacon.engaged_ms,
             scroll=beacon.scroll,
+        )
+
+    def visit_facts(
+        self, beacon: Beacon, site: Site, page: PageUrl, ip: str, via_proxy: bool, headers: Mapping[str, str]
+    ) -> VisitFacts:
+        """What a visit takes from its first hit. An engagement ping never starts a visit (and
+        there are nearly as many pings as pageviews), so it is spared the referrer, the country
+        lookup and the rest (``NO_VISIT``)."""
+        return VisitFacts(
+            source=source_name(page.utm_source, page.ref, beacon.referrer, site.owns_host),
+            utm_source=campaign_tag(page.utm_source),  # a tag may be an address, which is never stored
+            utm_medium=campaign_tag(page.utm_medium),
+            utm_campaign=campaign_tag(page.utm_campaign),
+            country=(via_proxy and country_from_headers(headers)) or self.geo.country(ip),
+            screen=screen_class(beacon.screen_width),
+            language=beacon.language or accept_language(headers),
         )
 
     async def count(self, hit: Hit) -> Outcome:

@@ -8,6 +8,7 @@ which is what its owner means by "today" and what the daily salt follows.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -30,9 +31,23 @@ def local_day_hour(ts: float, tz: ZoneInfo) -> tuple[int, int]:
     fall-back night land in the same hour bucket, which is what a person reading an hourly chart
     in local time expects.
     """
+    cached = _HOURS.get(tz)
+    if cached is not None and cached[0] <= ts < cached[1]:
+        return cached[2]
     local = datetime.fromtimestamp(ts, tz)
     day = day_number(local.date())
-    return day, day * 24 + local.hour
+    answer = day, day * 24 + local.hour
+    start = math.floor(ts) - local.minute * 60 - local.second  # the local hour's first second
+    offset = local.utcoffset()
+    if datetime.fromtimestamp(start, tz).utcoffset() == offset == datetime.fromtimestamp(start + 3599, tz).utcoffset():
+        _HOURS[tz] = (start, start + 3600, answer)
+    return answer
+
+
+_HOURS: dict[ZoneInfo, tuple[int, int, tuple[int, int]]] = {}
+"""Per zone, the local hour last asked for: [first, last second + 1) and its answer. Every beacon
+asks, and the answer changes once an hour; it is kept only for an hour whose UTC offset holds
+from its first second to its last (a clock change inside it is answered second by second)."""
 
 
 @lru_cache(maxsize=4096)
@@ -42,6 +57,19 @@ def day_end(day: int, tz: ZoneInfo) -> int:
     Cached: the Redis state asks it for every beacon's commit, and it changes once a day per site.
     """
     return int(datetime.combine(date_of(day + 1), datetime.min.time(), tz).timestamp())
+
+
+@lru_cache(maxsize=1024)
+def local_hours(day: int, tz: ZoneInfo) -> tuple[int, ...]:
+    """The local hours (0-23) the site-local ``day`` really had: 23 on a spring-forward day (the
+    skipped hour never happened, so a chart must not show it as a dip), 24 on a fall-back day
+    (its repeated hour is one bucket, as ``local_day_hour`` counts it), and in a zone that moved
+    its clocks at midnight a day may start at 01:00. Read at every quarter hour of the day, so
+    half-hour shifts (Lord Howe Island) are seen too."""
+    start = int(datetime.combine(date_of(day), datetime.min.time(), tz).timestamp())
+    end = day_end(day, tz)
+    seen = {datetime.fromtimestamp(ts, tz).hour for ts in range(start, end, 900)}
+    return tuple(sorted(seen))
 
 
 def today(tz: ZoneInfo, now: float) -> int:

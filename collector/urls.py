@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_plus, urlsplit
 
@@ -152,6 +153,23 @@ def parse_page_url(raw: str, *, hash_mode: bool = False) -> PageUrl | None:
     """
     if not isinstance(raw, str) or len(raw) > MAX_URL:
         return None
+    if len(raw) <= MAX_CACHED_URL and "?" not in raw and "#" not in raw:
+        return _plain_page_url(raw)
+    return _parse_page_url(raw, hash_mode)
+
+
+MAX_CACHED_URL = 512
+"""Page addresses up to this long, with no query or fragment, are parsed once and remembered
+(``_plain_page_url``): a site's popular pages come again and again. Queries and fragments are
+where pages put tokens and e-mail addresses, so an address with either is never kept."""
+
+
+@lru_cache(maxsize=4096)
+def _plain_page_url(raw: str) -> PageUrl | None:
+    return _parse_page_url(raw, False)  # with no fragment, hash mode changes nothing
+
+
+def _parse_page_url(raw: str, hash_mode: bool) -> PageUrl | None:
     text = raw.strip()
     if text.startswith("/"):
         hostname = ""

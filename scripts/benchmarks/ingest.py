@@ -5,6 +5,9 @@ options, and take turns under the same wrk load (same script, threads and connec
 warm-up each, then alternating runs, and the median of each. Machines are noisy, so only the
 ratio of the two medians, measured minutes apart, is compared with the target.
 
+Each server's CPU time per request over the measured runs is reported beside the rates: it is
+what a change to the pipeline moves, and other work on a shared machine sways it less.
+
 Fast answers prove nothing if nothing was counted: every 2xx must be a beacon counted, so after
 the runs the server is stopped (its last flush) and ``crumbless stats`` must report as many
 pageviews and events as wrk completed, give or take the requests still in flight when each
@@ -14,6 +17,7 @@ wrk run ended.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -33,6 +37,7 @@ from scripts.benchmarks.results import Figure, Result, at_least
 from tests.live_server import LOOPBACK, crumbless_command, crumbless_env, free_port
 
 TARGET_RATIO = 0.5
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HERE = Path(__file__).resolve().parent
 COUNTED_KINDS = ("pageview", "event")
 
@@ -78,6 +83,16 @@ class Server:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{self.name} did not answer within {timeout} s:\n{self.stderr()}") from None
                     time.sleep(0.1)
+
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU time the process has used so far (Linux ``/proc``); None without it."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # not Linux, or the process has gone
+            return None
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def stderr(self) -> str:
         return (self.workdir / f"{self.name}.err").read_text(errors="replace")[-3000:]
@@ -127,12 +142,16 @@ class Wrk:
         """One wrk run; ``measured`` runs (not warm-ups) give the medians."""
         command = ["wrk", f"-t{self.load.threads}", f"-c{self.load.connections}", f"-d{seconds}s", "--timeout", "5s",
                    "-s", str(HERE / "beacons.lua"), server.url + "/", "--", str(self.data_file), str(self.offset)]
+        cpu_before = server.cpu_seconds()
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        cpu_after = server.cpu_seconds()
+        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         line = next((out for out in done.stdout.splitlines() if out.startswith("BENCH-RESULT ")), None)
         if done.returncode != 0 or line is None:
             raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
         result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
-        result.update(server=server.name, seconds=seconds, measured=measured, hits_per_s=result["requests"] / (result["duration_us"] / 1e6))
+        result.update(server=server.name, seconds=seconds, measured=measured, hits_per_s=result["requests"] / (result["duration_us"] / 1e6),
+                      cpu_us_per_request=1e6 * cpu / result["requests"] if cpu is not None and result["requests"] else None)
         if server.counts:
             self.expected += sum(self.kinds[(self.offset + i) % len(self.kinds)] in COUNTED_KINDS for i in range(result["requests"]))
             self.in_flight += self.load.connections
@@ -174,6 +193,8 @@ def figures(wrk: Wrk, totals: dict[str, Any], exit_code: int | None, stderr: str
     measured = [r for r in wrk.runs if r["measured"]]
     rates = {name: statistics.median(r["hits_per_s"] for r in measured if r["server"] == name) for name in ("crumbless", "bare")}
     ratio = rates["crumbless"] / rates["bare"]
+    cpu = {name: statistics.median([r["cpu_us_per_request"] for r in measured if r["server"] == name and r["cpu_us_per_request"] is not None] or [0.0])
+           for name in ("crumbless", "bare")}
     target, passed = at_least(ratio, TARGET_RATIO)
     status_errors = sum(r["status_errors"] for r in wrk.runs)
     socket_errors = sum(r[k] for r in wrk.runs for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
@@ -182,6 +203,8 @@ def figures(wrk: Wrk, totals: dict[str, Any], exit_code: int | None, stderr: str
     return Result(
         figures=[
             Figure("hits/s, Crumbless vs bare ASGI", rates["crumbless"], "/s", target, passed, baseline=rates["bare"], ratio=ratio),
+            Figure("CPU per request (user + system), Crumbless vs bare ASGI", cpu["crumbless"], "µs", "", None,
+                   baseline=cpu["bare"], ratio=cpu["crumbless"] / cpu["bare"] if cpu["bare"] else None),
             Figure("responses ≥ 400 (wrk)", status_errors, "", "= 0", status_errors == 0),
             Figure("socket errors and timeouts (wrk)", socket_errors, "", "= 0", socket_errors == 0),
             Figure("pageviews + events counted / sent", counted, "", "= sent", plausible, baseline=wrk.expected,
