@@ -9,7 +9,7 @@ part reaches Starlette's 1 MB spooling threshold, so nothing is written to disk.
 
 Beacons never pass here (``collector.app.App`` takes them a short way) and are bounded by
 ``CRUMBLESS_MAX_BODY`` in ``collector.endpoints.read_body``. A route that must take more, such as
-a future import of zip files, gets its own bound by adding its path to ``WIDER``.
+the dashboard's upload of a Plausible export zip, gets its own bound by adding its path to ``WIDER``.
 
 A body that ends early (the client left, or half-closed and was answered 400 by
 ``collector.httpprotocol``) ends the request quietly: there is nobody to answer, and letting
@@ -33,7 +33,7 @@ from collector.numbers import is_whole_number
 FORM_BODY_LIMIT = 64 * 1024
 """Bytes of body any non-beacon request may send, unless its route is in ``WIDER``."""
 
-WIDER: Mapping[str, int] = {}
+WIDER: Mapping[str, int] = {"/sites/{website_id}/import/plausible": 256 * 1024 * 1024}
 """Route paths in Starlette's syntax (``"/sites/{website_id}/import"``) and the bound for each."""
 
 MAX_FORM_FIELDS = 1000

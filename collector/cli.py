@@ -9,16 +9,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from collector import config
+from collector.annotations import EVERY_DAY, AnnotationError, annotation_day, annotation_text
 from collector.config import ConfigError, Settings, redacted
+from collector.localtime import date_of
 from collector.numbers import NotANumber, whole_number
 from collector.sites import Site, valid_timezone
-from collector.store import Store, StoreError, opened_store
+from collector.store import Store, StoreError, User, opened_store
 from collector.tracker import snippet
 from collector.urls import normalize_hostname
 
@@ -112,6 +115,25 @@ async def init(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_snippet(settings: Settings, site: Site) -> None:
+    """The snippet, and one line on stderr when its URL is a guess: the command may not run with
+    the server's environment, and a wrong host or port in every page counts nothing."""
+    print(snippet(settings, site))
+    if not settings.public_url_set:
+        print(
+            f"crumbless: note: CRUMBLESS_PUBLIC_URL is not set, so the snippet points at {settings.public_url} "
+            "(CRUMBLESS_HOST and CRUMBLESS_PORT); set it to the URL browsers reach this server at",
+            file=sys.stderr,
+        )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell (the last one not padded), under a header line."""
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)]
+    return "\n".join(lines)
+
+
 async def site_add(settings: Settings, args: argparse.Namespace) -> int:
     domain = normalize_hostname(args.domain)
     if not domain or "." not in domain and domain != "localhost" or "/" in domain:
@@ -124,7 +146,15 @@ async def site_add(settings: Settings, args: argparse.Namespace) -> int:
         site = await store.add_site(domain, args.name or domain, args.timezone, extra)
         print(f"site {site.domain} added, id {site.website_id}")
         print("Put this in the <head> of every page:")
-        print(snippet(settings, site))
+        _print_snippet(settings, site)
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def site_snippet(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        _print_snippet(settings, find_site(await store.sites(), args.site))
         return 0
 
     return await _with_store(settings, work)
@@ -135,28 +165,135 @@ async def site_list(settings: Settings, args: argparse.Namespace) -> int:
         sites = await store.sites()
         if not sites:
             print("no sites yet: add one with `crumbless site add DOMAIN`")
-        for site in sites:
-            extra = f" (also {', '.join(site.extra_domains)})" if site.extra_domains else ""
-            print(f"{site.website_id}  {site.domain}{extra}  {site.timezone}  {site.name}")
+            return 0
+        rows = [(s.website_id, s.domain, s.timezone, s.name, ", ".join(s.extra_domains) or "-") for s in sites]
+        print(_table(("ID", "DOMAIN", "TIME ZONE", "NAME", "ALSO COUNTS"), rows))
         return 0
 
     return await _with_store(settings, work)
 
 
-async def user_add(settings: Settings, args: argparse.Namespace) -> int:
-    from dashboard.passwords import MIN_LENGTH, hash_password, random_password
+def _new_password(from_stdin: bool) -> str:
+    """The first line of standard input (checked), or a random password the caller prints once."""
+    from dashboard.passwords import MIN_LENGTH, random_password
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if len(password) < MIN_LENGTH:
-            raise CliError(f"the password must have at least {MIN_LENGTH} characters")
-    else:
-        password = random_password()
+    if not from_stdin:
+        return random_password()
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_LENGTH:
+        raise CliError(f"the password must have at least {MIN_LENGTH} characters")
+    return password
+
+
+async def user_add(settings: Settings, args: argparse.Namespace) -> int:
+    """A viewer unless ``--admin``, as in the dashboard's form: the wider right must be asked for."""
+    from dashboard.passwords import hash_password
+
+    role = "admin" if args.admin else "viewer"
+    if args.admin and args.site:
+        raise CliError("--site grants a viewer sites; an admin sees every site already")
+    password = _new_password(args.password_stdin)
 
     async def work(store: Store) -> int:
-        await store.add_user(args.name, hash_password(password), args.role)
+        granted = [find_site(await store.sites(), key) for key in args.site]
+        await store.add_user(args.name, hash_password(password), role)
+        user = await store.user_by_name(args.name)
+        if user is not None and granted:
+            await store.set_grants(user.id, [s.id for s in granted])
         shown = "" if args.password_stdin else f", password {password} (shown only once)"
-        print(f"user {args.name} added as {args.role}{shown}")
+        sites = f" of {', '.join(s.domain for s in granted)}" if granted else ""
+        print(f"user {args.name} added as {role}{sites}{shown}")
+        if role == "viewer" and not granted:
+            print(f"{args.name} sees no site yet: grant some on the dashboard's Users page, or add with --site SITE")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def _find_user(store: Store, name: str) -> User:
+    user = await store.user_by_name(name)
+    if user is None:
+        raise CliError(f"no user {name!r}: `crumbless user list` shows the users")
+    return user
+
+
+async def user_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        users = await store.users()
+        if not users:
+            print("no users yet: add one with `crumbless user add NAME`")
+            return 0
+        domains = {s.id: s.domain for s in await store.sites()}
+        rows = []
+        for user in users:
+            granted = sorted(domains[s] for s in await store.grants(user.id) if s in domains)
+            sites = "all" if user.is_admin else ", ".join(granted) or "(none)"
+            rows.append((user.name, user.role, sites))
+        print(_table(("NAME", "ROLE", "SITES"), rows))
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def user_password(settings: Settings, args: argparse.Namespace) -> int:
+    """A new password; the new session key it comes with ends every session of the account."""
+    from dashboard.passwords import hash_password
+
+    async def work(store: Store) -> int:
+        user = await _find_user(store, args.name)
+        password = _new_password(args.password_stdin)
+        await store.set_password(user.id, hash_password(password))
+        shown = "" if args.password_stdin else f": {password} (shown only once)"
+        print(f"new password for {user.name}{shown}; every session of {user.name} has ended")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+# ── annotations ────────────────────────────────────────────────────────────────────────────────
+
+
+def _checked(check: Callable[[str], Any], raw: str) -> Any:
+    try:
+        return check(raw)
+    except AnnotationError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def annotation_add(settings: Settings, args: argparse.Namespace) -> int:
+    day, text = _checked(annotation_day, args.date), _checked(annotation_text, args.text)
+
+    async def work(store: Store) -> int:
+        site = find_site(await store.sites(), args.site)
+        note = await store.add_annotation(site.id, day, text)
+        print(f"annotation {note.id} added to {site.domain} on {date_of(note.day).isoformat()}")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def annotation_list(settings: Settings, args: argparse.Namespace) -> int:
+    first = _checked(annotation_day, args.from_date) if args.from_date else EVERY_DAY[0]
+    last = _checked(annotation_day, args.to_date) if args.to_date else EVERY_DAY[1]
+
+    async def work(store: Store) -> int:
+        site = find_site(await store.sites(), args.site)
+        notes = await store.annotations(site.id, first, last)
+        if not notes:
+            print(f"no annotations for {site.domain}: add one with `crumbless annotation add {site.domain} DATE TEXT`")
+            return 0
+        print(_table(("ID", "DATE", "TEXT"), [(str(n.id), date_of(n.day).isoformat(), n.text) for n in notes]))
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def annotation_remove(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        site = find_site(await store.sites(), args.site)
+        if not await store.delete_annotation(site.id, args.id):
+            raise CliError(f"{site.domain} has no annotation {args.id}: `crumbless annotation list {site.domain}`")
+        print(f"annotation {args.id} removed from {site.domain}")
         return 0
 
     return await _with_store(settings, work)
@@ -283,17 +420,45 @@ def parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(run=site_add)
     site.add_parser("list", help="list sites").set_defaults(run=site_list)
+    snip = site.add_parser("snippet", help="print a site's tracking snippet again")
+    snip.add_argument("site", help="site id or domain")
+    snip.set_defaults(run=site_snippet)
 
     user = commands.add_parser("user", help="manage dashboard users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
-    uadd = user.add_parser("add", help="add a user (a random password is printed unless --password-stdin)")
+    stdin_help = "read the password from the first line of standard input"
+    uadd = user.add_parser("add", help="add a viewer, or an admin with --admin (a random password is printed)")
     uadd.add_argument("name")
+    uadd.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    uadd.add_argument("--admin", action="store_true", help="an admin, who sees and manages every site")
     uadd.add_argument(
-        "--password-stdin", action="store_true", help="read the password from the first line of standard input"
+        "--site", action="append", default=[], metavar="SITE", help="a site (id or domain) the viewer may read"
     )
-    uadd.add_argument("--role", choices=("admin", "viewer"), default="admin")
     uadd.set_defaults(run=user_add)
+    user.add_parser("list", help="list users with their role and sites").set_defaults(run=user_list)
+    upass = user.add_parser("password", help="set a new password (random, printed once) and end the user's sessions")
+    upass.add_argument("name")
+    upass.add_argument("--password-stdin", action="store_true", help=stdin_help)
+    upass.set_defaults(run=user_password)
+
+    notes = commands.add_parser("annotation", help="dated notes shown on a site's chart").add_subparsers(
+        dest="annotation_command", required=True, metavar="ACTION"
+    )
+    nadd = notes.add_parser("add", help="add a note on a day of the site (its local date)")
+    nadd.add_argument("site", help="site id or domain")
+    nadd.add_argument("date", help="the day, YYYY-MM-DD")
+    nadd.add_argument("text", help="the note, one line")
+    nadd.set_defaults(run=annotation_add)
+    nlist = notes.add_parser("list", help="list a site's notes")
+    nlist.add_argument("site", help="site id or domain")
+    nlist.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD")
+    nlist.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD")
+    nlist.set_defaults(run=annotation_list)
+    nremove = notes.add_parser("remove", help="remove a note by its id (from `annotation list`)")
+    nremove.add_argument("site", help="site id or domain")
+    nremove.add_argument("id", type=_option_number(1, 2**62), help="the note's id")
+    nremove.set_defaults(run=annotation_remove)
 
     geo = commands.add_parser("geo", help="country database").add_subparsers(
         dest="geo_command", required=True, metavar="ACTION"
@@ -344,6 +509,10 @@ def parser() -> argparse.ArgumentParser:
         "--self-test", action="store_true", help="plant known leaks in a scratch copy and show that each one is found"
     )
     au.set_defaults(run=audit)
+
+    from collector.transfer.command import add_commands  # import and export (docs/import.md)
+
+    add_commands(commands)
     return top
 
 
@@ -360,8 +529,30 @@ def _option_number(low: int, high: int) -> Callable[[str], int]:
     return read
 
 
+def _stdout_closed() -> int:
+    """A reader that went away (``crumbless site list | head -1``) is not an error worth a traceback:
+    what is still buffered goes nowhere, and the exit status is the shell's for SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's own flush at exit cannot fail again
+    os.close(devnull)
+    return 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit:
+            sys.stdout.flush()  # --help into a closed pipe
+            raise
+        status = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = config.load()
         outcome = args.run(settings, args)

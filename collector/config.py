@@ -73,6 +73,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_ACCESS_LOG", "on", "`on` logs method, path, status and duration of each request "
                                          "(never the client address); `off` logs none."),
     Option("CRUMBLESS_LOG_LEVEL", "info", "Log level: debug, info, warning or error."),
+    Option("CRUMBLESS_LOCALE", "en", "Dashboard language when neither the account's own choice nor the browser's "
+                                     "`Accept-Language` names one it has: `en` or `es` (a catalog under "
+                                     "`dashboard/locale/`)."),
     Option("CRUMBLESS_ADMIN_PASSWORD", "", "Password for the first admin account; "
                                            "empty means a random one, printed once."),
 )
@@ -103,6 +106,8 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""
     metrics_allow: tuple[Network, ...] = ()
+    public_url_set: bool = False  # CRUMBLESS_PUBLIC_URL given, rather than guessed from host and port
+    locale: str = "en"
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int = LARGEST) -> int:
@@ -142,6 +147,17 @@ def parse_networks(name: str, raw: str) -> tuple[Network, ...]:
         except ValueError:
             raise ConfigError(f"{name}: {part!r} is not a CIDR network") from None
     return tuple(networks)
+
+
+def _locale(name: str, raw: str) -> str:
+    # Imported here: the catalogs are the dashboard's, and most commands never read this setting.
+    from dashboard.i18n import languages
+
+    wanted = raw.strip().replace("-", "_")
+    by_lower = {code.lower(): code for code in languages()}
+    if wanted.lower() not in by_lower:
+        raise ConfigError(f"{name} must be one of {', '.join(languages())}, got {raw!r}")
+    return by_lower[wanted.lower()]
 
 
 def _level(name: str, raw: str) -> str:
@@ -247,4 +263,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         database_url=_url("CRUMBLESS_DATABASE_URL", get("CRUMBLESS_DATABASE_URL"), _DATABASE_SCHEMES),
         redis_url=_url("CRUMBLESS_REDIS_URL", get("CRUMBLESS_REDIS_URL"), _REDIS_SCHEMES),
         metrics_allow=parse_networks("CRUMBLESS_METRICS_ALLOW", get("CRUMBLESS_METRICS_ALLOW")),
+        public_url_set=bool(get("CRUMBLESS_PUBLIC_URL").strip()),
+        locale=_locale("CRUMBLESS_LOCALE", get("CRUMBLESS_LOCALE")),
     )

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from collector.localtime import day_end
 from collector.urls import allowed_hosts, host_matches, normalize_hostname
+from collector.zones import zone
 
 REFRESH_AFTER_MISS_S = 2.0
 
@@ -34,7 +35,7 @@ class Site:
 
     @property
     def tz(self) -> ZoneInfo:
-        return _zone(self.timezone)
+        return zone(self.timezone)
 
     @cached_property
     def hosts(self) -> tuple[str, ...]:
@@ -43,16 +44,6 @@ class Site:
     def owns_host(self, hostname: str) -> bool:
         """For a host already passed through ``normalize_hostname``."""
         return host_matches(hostname, self.hosts)
-
-
-_ZONES: dict[str, ZoneInfo] = {}
-
-
-def _zone(name: str) -> ZoneInfo:
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = ZoneInfo(name)
-    return zone
 
 
 # "localtime" is whatever zone the server happens to be set to, and "Factory" is the
@@ -91,7 +82,7 @@ class SiteRegistry:
         """
         known = self._by_id.get(site)
         if known is None:
-            return day_end(day, _zone("Etc/GMT+12"))
+            return day_end(day, zone("Etc/GMT+12"))
         return day_end(day, known.tz)
 
     async def by_website_id(self, website_id: str) -> Site | None:

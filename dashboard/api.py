@@ -3,6 +3,8 @@
 Every figure comes from the same ``dashboard.stats`` functions the pages and ``crumbless stats``
 use. Errors are JSON naming the problem: 401 without a valid token, 404 for a site that does not
 exist or is not the token owner's (the two are not told apart), 400 for a bad parameter.
+Annotations are the one thing the API writes: any reader of a site lists them, only an admin's
+token adds or deletes them (403 for a viewer's).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.annotations import AnnotationError, annotation_day, annotation_text
+from collector.localtime import date_of
 from collector.model import LISTS
 from collector.numbers import NotANumber, whole_number
 from collector.sites import Site
-from collector.store import User
+from collector.store import Annotation, User
 from dashboard import stats
 from dashboard.context import dashboard, store
 from dashboard.dimensions import DIMS
@@ -30,6 +34,8 @@ from dashboard.tokens import token_hash
 OPENAPI = Path(__file__).resolve().parent / "openapi.json"
 MAX_LIMIT = 1000
 MAX_PAGE = 1_000_000  # as openapi.json says
+MAX_ANNOTATION_BODY = 16 * 1024
+"""Bytes of an annotation's JSON body: ample for its longest text with every character escaped (12 bytes each)."""
 
 
 class ApiError(Exception):
@@ -84,17 +90,22 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
 Handler = Callable[[Request, Site, Period], Awaitable[dict[str, Any]]]
 
 
+async def _token_site(request: Request) -> tuple[User, Site]:
+    user = await _token_user(request)
+    website_id = request.path_params["website_id"]
+    site = next((s for s in await _sites_of(request, user) if s.website_id == website_id), None)
+    if site is None:
+        raise ApiError(404, f"no site {website_id!r} for this token")
+    return user, site
+
+
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Token, site and range resolved once for every per-site endpoint; ApiErrors become JSON."""
 
     @wraps(handler)
     async def run(request: Request) -> Response:
         try:
-            user = await _token_user(request)
-            website_id = request.path_params["website_id"]
-            site = next((s for s in await _sites_of(request, user) if s.website_id == website_id), None)
-            if site is None:
-                raise ApiError(404, f"no site {website_id!r} for this token")
+            _, site = await _token_site(request)
             try:
                 period = parse(request.query_params, dashboard(request).today(site))
             except RangeError as exc:
@@ -157,6 +168,87 @@ async def filtered(request: Request, site: Site, period: Period) -> dict[str, An
 @endpoint
 async def realtime(request: Request, site: Site, period: Period) -> dict[str, Any]:
     return {"realtime": await snapshot(request, site)}
+
+
+def _annotation_json(note: Annotation) -> dict[str, Any]:
+    return {"id": note.id, "date": date_of(note.day).isoformat(), "text": note.text, "created_at": note.created_at}
+
+
+@endpoint
+async def list_annotations(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    first, last = period.range.days
+    return {"annotations": [_annotation_json(n) for n in await store(request).annotations(site.id, first, last)]}
+
+
+async def _admin_site(request: Request) -> Site:
+    user, site = await _token_site(request)
+    if not user.is_admin:
+        raise ApiError(403, "only an admin's token may add or delete annotations")
+    return site
+
+
+async def _annotation_body(request: Request) -> tuple[int, str]:
+    """The day and text of a JSON body ``{"date": "2026-11-30", "text": "…"}``, checked."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ANNOTATION_BODY:
+            raise ApiError(413, f"the body is larger than {MAX_ANNOTATION_BODY} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, 'the body must be JSON: {"date": "2026-11-30", "text": "newsletter sent"}') from None
+    if not isinstance(data, dict):
+        raise ApiError(400, 'the body must be a JSON object: {"date": "2026-11-30", "text": "newsletter sent"}')
+    unknown = sorted(set(data) - {"date", "text"})
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0][:40]!r}: an annotation has a date and a text", unknown[0][:40])
+    values = {}
+    for field, check in (("date", annotation_day), ("text", annotation_text)):
+        raw = data.get(field)
+        if not isinstance(raw, str):
+            raise ApiError(400, f"{field} must be a string", field)
+        try:
+            values[field] = check(raw)
+        except AnnotationError as exc:
+            raise ApiError(400, str(exc), field) from None
+    return int(values["date"]), str(values["text"])
+
+
+async def add_annotation(request: Request) -> Response:
+    try:
+        site = await _admin_site(request)
+        day, text = await _annotation_body(request)
+    except ApiError as exc:
+        return exc.response()
+    note = await store(request).add_annotation(site.id, day, text)
+    return JSONResponse(
+        {"site": _site_json(site), "annotation": _annotation_json(note)},
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def annotations_resource(request: Request) -> Response:
+    """GET lists, POST adds: one route, so that a 405 names both methods in its Allow header."""
+    if request.method == "POST":
+        return await add_annotation(request)
+    return await list_annotations(request)
+
+
+async def delete_annotation(request: Request) -> Response:
+    try:
+        site = await _admin_site(request)
+        raw = str(request.path_params["annotation_id"])
+        try:
+            note = whole_number(raw, 1, name="annotation_id")
+        except NotANumber:
+            raise ApiError(404, f"{site.domain} has no annotation {raw[:40]!r}") from None
+        if not await store(request).delete_annotation(site.id, note):
+            raise ApiError(404, f"{site.domain} has no annotation {note}")
+    except ApiError as exc:
+        return exc.response()
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
 
 _openapi_cache: dict[str, Any] = {}

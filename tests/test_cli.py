@@ -90,7 +90,7 @@ def test_duplicate_site_and_user_are_one_line_errors(env: Path, capsys: pytest.C
     code, _, err = run(capsys, "site", "add", "example.com")
     assert code == 1 and "already exists" in err
     monkeypatch.setattr(sys, "stdin", io.StringIO("a long enough password\n"))
-    code, out, _ = run(capsys, "user", "add", "ada", "--password-stdin", "--role", "viewer")
+    code, out, _ = run(capsys, "user", "add", "ada", "--password-stdin")
     assert code == 0 and "user ada added as viewer" in out and "password" not in out
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     code, _, err = run(capsys, "user", "add", "bob", "--password-stdin")

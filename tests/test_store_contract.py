@@ -189,6 +189,49 @@ def test_grants_are_replaced_and_tokens_deleted_only_by_their_owner(run: Any) ->
     assert len(grants) == 1
 
 
+def test_a_locale_is_read_with_the_user_and_can_be_cleared(run: Any) -> None:
+    async def work(store: Store) -> tuple[Any, ...]:
+        await store.add_user("ann", "hash", "viewer")
+        fresh = await store.user_by_name("ann")
+        assert fresh is not None
+        await store.set_locale(fresh.id, "es")
+        chosen = await store.user_by_id(fresh.id)
+        listed = [u.locale for u in await store.users()]
+        token = await store.add_token(fresh.id, "laptop", "sha-of-token")
+        by_token = await store.token_user("sha-of-token")
+        await store.set_locale(fresh.id, None)
+        cleared = await store.user_by_name("ann")
+        assert chosen is not None and by_token is not None and cleared is not None and token.id > 0
+        return fresh.locale, chosen.locale, listed, by_token.locale, cleared.locale
+
+    assert run(work) == (None, "es", ["es"], "es", None)
+
+
+def test_annotations_are_listed_by_day_and_deleted_only_from_their_site(run: Any) -> None:
+    async def work(store: Store) -> tuple[Any, ...]:
+        site, other = await _site(store), await _site(store, "other.org")
+        late = await store.add_annotation(site, DAY, "newsletter sent")
+        early = await store.add_annotation(site, DAY - 3, "<b>launch</b> & 'quotes' ünïcode")
+        await store.add_annotation(site, DAY - 30, "long ago")
+        theirs = await store.add_annotation(other, DAY, "other site's")
+        listed = await store.annotations(site, DAY - 7, DAY)
+        wrong_site = await store.delete_annotation(other, late.id)
+        deleted = await store.delete_annotation(site, late.id)
+        again = await store.delete_annotation(site, late.id)
+        left = [a.text for a in await store.annotations(site, DAY - 100, DAY + 100)]
+        await store.delete_site(other)
+        gone = await store.annotations(other, DAY - 100, DAY + 100)
+        return listed, early, (wrong_site, deleted, again), left, theirs.site, gone
+
+    listed, early, deletions, left, theirs, gone = run(work)
+    odd = "<b>launch</b> & 'quotes' ünïcode"
+    assert [(a.day, a.text) for a in listed] == [(DAY - 3, odd), (DAY, "newsletter sent")]
+    assert listed[0] == early and early.created_at.startswith("20")
+    assert deletions == (False, True, False)
+    assert left == ["long ago", odd]
+    assert gone == [] and theirs != listed[0].site
+
+
 def test_an_ended_session_stays_ended_until_it_expires(run: Any) -> None:
     async def work(store: Store) -> tuple[bool, bool, bool]:
         await store.end_session("a" * 64, expires=2_000, now=1_000)
@@ -206,6 +249,71 @@ def test_a_missing_site_cannot_be_updated(run: Any) -> None:
     with pytest.raises(StoreError):
         run(work)
 
+
+
+def test_an_import_is_refused_over_another_and_replaced_exactly(run: Any) -> None:
+    """ImportStore: live counts stay, an overlapping import is refused whole, --replace subtracts
+    exactly what the earlier import added, and long ranges (monthly roll-ups) agree with the days."""
+
+    def batch(site: int, n: int, path: str) -> Batch:
+        counts = Aggregator()
+        for day in (DAY - 40, DAY - 1):
+            counts.add(site, day, "total", "", PAGEVIEWS, n)
+            counts.add(site, day, "page", path, PAGEVIEWS, n)
+        counts.add_hourly(site, (DAY - 1) * 24 + 5, PAGEVIEWS, n)
+        return counts.drain()
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        site = await _site(store)
+        live = Aggregator()
+        live.add(site, DAY - 1, "total", "", PAGEVIEWS, 3)
+        live.add(site, DAY - 1, "page", "/b", PAGEVIEWS, 3)
+        await store.write_counts(live.drain())
+        first = await store.add_import(site, "plausible a.zip", (DAY - 40, DAY - 1), batch(site, 5, "/a"))
+        with pytest.raises(StoreError, match="already holds import"):
+            await store.add_import(site, "plausible b.zip", (DAY - 2, DAY), batch(site, 7, "/c"))
+        refused = await store.daily_rows(site, DAY - 60, DAY)
+        second = await store.add_import(site, "plausible b.zip", (DAY - 2, DAY), batch(site, 7, "/c"), replace=True)
+        rows = await store.daily_rows(site, DAY - 60, DAY)
+        long = (await store.totals(site, DAY - 400, DAY))["pageviews"]
+        hours = await store.hourly(site, (DAY - 1) * 24, DAY * 24)
+        listed = await store.imports(site)
+        await store.delete_site(site)
+        return first, second, refused, rows, long, hours, listed, await store.imports(site)
+
+    first, second, refused, rows, long, hours, listed, after_deletion = run(work)
+    assert (first.id, first.source, second.id) == (1, "plausible a.zip", 2)
+    assert [(r[0], r[1], r[2], r[3]["pageviews"]) for r in refused] == [
+        (DAY - 40, "total", "", 5), (DAY - 40, "page", "/a", 5), (DAY - 1, "total", "", 8),
+        (DAY - 1, "page", "/a", 5), (DAY - 1, "page", "/b", 3),
+    ]
+    assert [(r[0], r[1], r[2], r[3]["pageviews"]) for r in rows] == [
+        (DAY - 40, "total", "", 7), (DAY - 40, "page", "/c", 7), (DAY - 1, "total", "", 10),
+        (DAY - 1, "page", "/b", 3), (DAY - 1, "page", "/c", 7),
+    ]
+    assert long == 17
+    assert [(h, row["pageviews"]) for h, row in hours] == [((DAY - 1) * 24 + 5, 7)]
+    assert [(r.id, r.first_day, r.last_day) for r in listed] == [(2, DAY - 2, DAY)]
+    assert after_deletion == []
+
+
+def test_replacing_an_import_after_retention_takes_back_only_the_days_kept(run: Any) -> None:
+    async def work(store: Store) -> tuple[Any, ...]:
+        site = await _site(store)
+        counts = Aggregator()
+        for day in (DAY - 100, DAY - 10):
+            counts.add(site, day, "total", "", PAGEVIEWS, 4)
+            counts.add(site, day, "page", "/a", PAGEVIEWS, 4)
+        await store.add_import(site, "plausible a.zip", (DAY - 100, DAY - 10), counts.drain())
+        await store.delete_before(site, DAY - 50)
+        again = Aggregator()
+        again.add(site, DAY - 10, "total", "", PAGEVIEWS, 4)
+        await store.add_import(site, "plausible b.zip", (DAY - 100, DAY - 10), again.drain(), replace=True)
+        return await store.daily_rows(site, DAY - 400, DAY), (await store.totals(site, DAY - 400, DAY))["pageviews"]
+
+    rows, total = run(work)
+    assert [(r[0], r[1], r[3]["pageviews"]) for r in rows] == [(DAY - 10, "total", 4)]
+    assert total == 4
 
 
 # ── several collectors, one database ────────────────────────────────────────────────────────

@@ -12,13 +12,14 @@ that site's current local day (within ``salts.GRACE_S`` of its midnight), and mu
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from collector.audit.database import Sites
 from collector.audit.findings import CONFIG, SALT, UNCHECKED, Finding, Report
 from collector.audit.salts import allowed_days
 from collector.config import redacted
 from collector.state.redis import SALT_KEYS, parse_salt_key
+from collector.zones import zone as named_zone
 
 TIMEOUT_S = 5
 
@@ -67,9 +68,9 @@ def _judge_salt(where: str, key: bytes, ttl: int, sites: Sites, now: float, repo
         report.add(Finding(SALT, label, f"the salt of site {site}, which does not exist"))
     else:
         try:
-            zone = ZoneInfo(sites[site][1])
+            zone = named_zone(sites[site][1])
         except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
+            zone = named_zone("UTC")
         if day not in allowed_days(zone, now):
             report.add(Finding(SALT, label, f"the salt of {sites[site][0]}'s local day {day}, which is over"))
     if ttl < 0:

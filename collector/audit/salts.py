@@ -24,6 +24,7 @@ from collector.audit.database import Database
 from collector.audit.findings import RESIDUE, SALT, Finding, Report
 from collector.audit.sqlitefile import CarvedSalt, dirty_free_pages
 from collector.localtime import date_of, day_number, today
+from collector.zones import zone as named_zone
 
 GRACE_S = 300
 CARVE_YEARS = 20
@@ -76,7 +77,7 @@ def check_salt_rows(db: Database, now: float, report: Report) -> CurrentSalts:
 
 def _zone(name: str) -> ZoneInfo | None:
     try:
-        return ZoneInfo(name)
+        return named_zone(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
 

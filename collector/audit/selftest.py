@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from collector.audit import audit
 from collector.audit.database import SQLiteDatabase
@@ -33,6 +32,7 @@ from collector.config import Settings, for_database
 from collector.localtime import date_of, today
 from collector.model import BY_KEY
 from collector.store import opened_store
+from collector.zones import zone as named_zone
 
 # Documentation ranges (RFC 5737, RFC 3849): never anyone's real address.
 ROW_ADDRESS = "192.0.2.101"
@@ -172,7 +172,7 @@ def _site_and_day(db: sqlite3.Connection, now: float) -> tuple[int, int]:
             (str(uuid.uuid4()),),
         )
         row = db.execute("SELECT id, timezone FROM sites ORDER BY id LIMIT 1").fetchone()
-    return int(row[0]), today(ZoneInfo(row[1]), now)
+    return int(row[0]), today(named_zone(row[1]), now)
 
 
 def _leave_residue(db: sqlite3.Connection) -> None:

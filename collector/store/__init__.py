@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccountStore",
+    "Annotation",
+    "AnnotationStore",
     "ApiToken",
+    "ImportRecord",
+    "ImportStore",
     "CounterReader",
     "CounterWriter",
     "Row",
@@ -57,6 +61,7 @@ class User:
     role: str  # 'admin' or 'viewer'
     password_hash: str
     session_key: str
+    locale: str | None = None  # the dashboard language chosen on the account page; None: the browser's
 
     @property
     def is_admin(self) -> bool:
@@ -70,6 +75,31 @@ class ApiToken:
     id: int
     user: int
     name: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """An admin's dated note on a site ("newsletter sent"), shown on its chart; ``day`` is a
+    site-local day number (``localtime.day_number``), as the counters' days are."""
+
+    id: int
+    site: int
+    day: int
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One import of another tool's history into a site (``collector.transfer``): its source and
+    the site-local days it covers (day numbers, as the counters' days)."""
+
+    id: int
+    site: int
+    source: str
+    first_day: int
+    last_day: int
     created_at: str
 
 
@@ -209,6 +239,10 @@ class AccountStore(Protocol):
 
     async def set_role(self, user: int, role: str) -> None: ...
 
+    async def set_locale(self, user: int, locale: str | None) -> None:
+        """The account's dashboard language (a catalog's name, e.g. ``es``); None follows the browser."""
+        ...
+
     async def delete_user(self, user: int) -> None:
         """Delete the account with its grants and API tokens."""
         ...
@@ -236,7 +270,43 @@ class AccountStore(Protocol):
     async def session_ended(self, nonce_sha256: str) -> bool: ...
 
 
-class Store(CounterWriter, RetentionStore, CounterReader, SiteStore, AccountStore, Protocol):
+class AnnotationStore(Protocol):
+    """Admins' dated notes on a site; deleted with the site."""
+
+    async def add_annotation(self, site: int, day: int, text: str) -> Annotation: ...
+
+    async def annotations(self, site: int, first_day: int, last_day: int) -> list[Annotation]:
+        """The site's notes on days in the range, oldest day first (then in the order they were added)."""
+        ...
+
+    async def delete_annotation(self, site: int, annotation: int) -> bool:
+        """Delete one of the site's notes; False (and nothing deleted) if the site has no such note."""
+        ...
+
+
+class ImportStore(Protocol):
+    """Imported history: added in one transaction, recorded, replaceable (``collector.transfer``)."""
+
+    async def add_import(
+        self, site: int, source: str, days: tuple[int, int], batch: Batch, replace: bool = False
+    ) -> ImportRecord:
+        """Add ``batch`` and record it as an import of ``source`` over ``days`` (first, last), in one
+        transaction. StoreError, and nothing written, if an earlier import overlaps those days,
+        unless ``replace``: then the rows each overlapping import added are subtracted first."""
+        ...
+
+    async def imports(self, site: int) -> list[ImportRecord]:
+        """The site's imports, by first day."""
+        ...
+
+    async def daily_rows(self, site: int, first_day: int, last_day: int) -> list[tuple[int, str, str, Row]]:
+        """Every stored day row of the site in the range: (day, dimension key, value, every counter)."""
+        ...
+
+
+class Store(
+    CounterWriter, RetentionStore, CounterReader, SiteStore, AccountStore, AnnotationStore, ImportStore, Protocol
+):
     """Everything above but salts, as every implementation provides it; closed by ``close``.
 
     Salts are not part of it: the SQLite store is also a ``SaltStore`` (it can erase them from its

@@ -19,14 +19,15 @@ from typing import Any, ClassVar, TypeVar
 from collector.aggregator import Batch
 from collector.model import BY_CODE, COUNTERS, HOURLY_COUNTERS, TOTAL, TopList
 from collector.sites import Site
-from collector.store import ApiToken, Row, User, new_session_key
+from collector.store import Annotation, ApiToken, ImportRecord, Row, User, imports, new_session_key
 from collector.store.errors import StoreError
 from collector.store.queries import Connection, Queries, batch_rows, to_json
 
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
-_USER = "id, name, role, password_hash, session_key"
+_USER = "id, name, role, password_hash, session_key, locale"
+_ANNOTATION = "id, site, day, text, created_at"
 
 
 def _now() -> str:
@@ -34,7 +35,14 @@ def _now() -> str:
 
 
 def _user(row: Sequence[Any] | None) -> User | None:
-    return None if row is None else User(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
+    if row is None:
+        return None
+    locale = None if row[5] is None else str(row[5])
+    return User(int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), locale)
+
+
+def _annotation(row: Sequence[Any]) -> Annotation:
+    return Annotation(int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]))
 
 
 def _one(db: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -61,6 +69,8 @@ class SQLStore(ABC):
         ("hourly", "site"),
         ("grants", "site"),
         ("share_links", "site"),
+        ("annotations", "site"),
+        ("imports", "site"),
         ("sites", "id"),
     )
     """Every table with rows about a site, and the column naming it; the site's own row last."""
@@ -271,6 +281,9 @@ class SQLStore(ABC):
     async def set_role(self, user: int, role: str) -> None:
         await self._write(_statement("UPDATE users SET role = ? WHERE id = ?", role, user), "set_role")
 
+    async def set_locale(self, user: int, locale: str | None) -> None:
+        await self._write(_statement("UPDATE users SET locale = ? WHERE id = ?", locale, user), "set_locale")
+
     async def delete_user(self, user: int) -> None:
         await self._write(_statement("DELETE FROM users WHERE id = ?", user), "delete_user")
 
@@ -320,3 +333,38 @@ class SQLStore(ABC):
     async def session_ended(self, nonce_sha256: str) -> bool:
         sql = "SELECT 1 FROM ended_sessions WHERE nonce_sha256 = ?"
         return await self._read(lambda db: _one(db, sql, (nonce_sha256,)) is not None, "session_ended")
+
+    # ── annotations ───────────────────────────────────────────────────────────────────────────
+
+    async def add_annotation(self, site: int, day: int, text: str) -> Annotation:
+        sql = f"INSERT INTO annotations (site, day, text, created_at) VALUES (?, ?, ?, ?) RETURNING {_ANNOTATION}"
+        params = (site, day, text, _now())
+        return await self._write(lambda db: _annotation(_one(db, sql, params)), "add_annotation")
+
+    async def annotations(self, site: int, first_day: int, last_day: int) -> list[Annotation]:
+        sql = f"SELECT {_ANNOTATION} FROM annotations WHERE site = ? AND day BETWEEN ? AND ? ORDER BY day, id"
+        params = (site, first_day, last_day)
+        return await self._read(lambda db: [_annotation(row) for row in db.execute(sql, params)], "annotations")
+
+    async def delete_annotation(self, site: int, annotation: int) -> bool:
+        sql = "DELETE FROM annotations WHERE id = ? AND site = ?"
+        return await self._write(lambda db: db.execute(sql, (annotation, site)).rowcount > 0, "delete_annotation")
+
+    # ── imports (collector.transfer) ──────────────────────────────────────────────────────────
+
+    async def add_import(
+        self, site: int, source: str, days: tuple[int, int], batch: Batch, replace: bool = False
+    ) -> ImportRecord:
+        rows, now = imports.rows_of(batch), _now()  # every number checked before the transaction starts
+
+        def add(db: Connection) -> ImportRecord:
+            self._hold_site(db, site)
+            return imports.add_import(self.queries, db, site, source, days, batch, rows, replace, now)
+
+        return await self._atomic(add, "add_import")
+
+    async def imports(self, site: int) -> list[ImportRecord]:
+        return await self._read(lambda db: imports.imports(db, site), "imports")
+
+    async def daily_rows(self, site: int, first_day: int, last_day: int) -> list[tuple[int, str, str, Row]]:
+        return await self._read(lambda db: imports.daily_rows(db, site, first_day, last_day), "daily_rows")

@@ -255,6 +255,41 @@ FROM daily GROUP BY 1, 2, 3, 4;
 DROP TABLE daily_schema4;
 """,
     ),
+    (
+        6,
+        # Each account's dashboard language (NULL: follow the browser's Accept-Language), and
+        # annotations: an admin's dated note on a site ("newsletter sent"), shown on its chart.
+        # A note is about a site-local day (a day number, as in daily), never about a visitor.
+        """
+ALTER TABLE users ADD COLUMN locale TEXT;
+CREATE TABLE annotations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX annotations_by_day ON annotations (site, day);
+""",
+    ),
+    (
+        7,
+        # The import ledger (collector/transfer): each import of another tool's history with its
+        # source, its range of site-local days and, in ``added``, the aggregate rows it added
+        # (JSON), so that replacing it first takes away exactly those rows and nothing live.
+        """
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    first_day INTEGER NOT NULL,
+    last_day INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE INDEX imports_by_site ON imports (site, first_day);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -387,4 +422,34 @@ CREATE INDEX applied_batches_by_day ON applied_batches (day);
 """PostgreSQL's schema at the version it starts from; a later schema change appends its
 PostgreSQL twin to ``POSTGRES_MIGRATIONS`` with the same version as its SQLite entry above."""
 
-POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = ()
+POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        6,
+        """
+ALTER TABLE users ADD COLUMN locale text;
+CREATE TABLE annotations (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site bigint NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    day integer NOT NULL,
+    text text NOT NULL,
+    created_at text NOT NULL
+);
+CREATE INDEX annotations_by_day ON annotations (site, day);
+""",
+    ),
+    (
+        7,
+        """
+CREATE TABLE imports (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site bigint NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    source text NOT NULL,
+    first_day integer NOT NULL,
+    last_day integer NOT NULL,
+    created_at text NOT NULL,
+    added text NOT NULL
+);
+CREATE INDEX imports_by_site ON imports (site, first_day);
+""",
+    ),
+)
