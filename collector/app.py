@@ -36,7 +36,7 @@ from collector.sites import SiteRegistry
 from collector.state import DayState, open_state
 from collector.store import CounterWriter, open_store
 from dashboard.context import Dashboard
-from dashboard.routes import routes as dashboard_routes
+from dashboard.routes import not_found, routes as dashboard_routes
 from geo.lookup import CountryLookup
 
 log = logging.getLogger("crumbless")
@@ -143,7 +143,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         Route("/metrics", metrics.metrics, methods=["GET"]),  # an admin's token or CRUMBLESS_METRICS_ALLOW
         *dashboard_routes(),  # the dashboard and stats API, each route with its CSP and security headers
     ]
-    app = App(beacons, settings.access_log, routes=routes, lifespan=lifespan)
+    app = App(beacons, settings.access_log, routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.state.dashboard = Dashboard(settings, clock)
     app.state.metrics = figures
     return app

@@ -1,4 +1,4 @@
-"""Logging in and out, and what every user manages for themselves: password and API tokens."""
+"""Logging in and out, and what every user manages for themselves: password, API tokens and language."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collector.store import StoreError
 from dashboard import auth, csrf
 from dashboard.auth import Auth, page
 from dashboard.context import dashboard, store
+from dashboard.i18n import gettext, known, ngettext
 from dashboard.passwords import MIN_LENGTH, hash_password
 from dashboard.templates import render
 from dashboard.tokens import new_api_token, token_hash
@@ -39,21 +40,26 @@ async def login(request: Request) -> Response:
     if not csrf.same_origin(request, ctx.settings.public_url) or not csrf.login_token_valid(
         ctx.key, form.get(csrf.FIELD)
     ):
-        return _login_page(request, 403, "The login form expired. Please try again.")
+        return _login_page(request, 403, gettext("The login form expired. Please try again."))
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     try:
         user = await auth.check_password(request, name, password)
     except auth.LoginLocked as exc:
         return _locked(_login_page(request, 429, _locked_message(exc), name), exc)
     if user is None:
-        return _login_page(request, 401, "Wrong user name or password.", name)
+        return _login_page(request, 401, gettext("Wrong user name or password."), name)
     response = RedirectResponse(auth.safe_next(str(form.get("next", ""))), status_code=303)
     auth.start_session(request, response, user)
     return response
 
 
 def _locked_message(exc: auth.LoginLocked) -> str:
-    return f"Too many failed attempts for this account. Try again in {exc.retry_after // 60 + 1} minutes."
+    minutes = exc.retry_after // 60 + 1
+    return ngettext(
+        "Too many failed attempts for this account. Try again in {n} minute.",
+        "Too many failed attempts for this account. Try again in {n} minutes.",
+        minutes,
+    ).format(n=minutes)
 
 
 def _locked(response: Response, exc: auth.LoginLocked) -> Response:
@@ -85,14 +91,15 @@ async def change_password(request: Request, user: Auth) -> Response:
     # Behind the login limiter too: a stolen session must not become a way to guess the password.
     try:
         if await auth.check_password(request, user.user.name, current) is None:
-            return await _account_page(request, user, 400, password_error="The current password is not right.")
+            not_right = gettext("The current password is not right.")
+            return await _account_page(request, user, 400, password_error=not_right)
     except auth.LoginLocked as exc:
         return _locked(await _account_page(request, user, 429, password_error=_locked_message(exc)), exc)
     if len(new) < MIN_LENGTH:
-        too_short = f"The new password needs at least {MIN_LENGTH} characters."
+        too_short = gettext("The new password needs at least {n} characters.").format(n=MIN_LENGTH)
         return await _account_page(request, user, 400, password_error=too_short)
     if new != again:
-        return await _account_page(request, user, 400, password_error="The two new passwords differ.")
+        return await _account_page(request, user, 400, password_error=gettext("The two new passwords differ."))
     await store(request).set_password(user.user.id, hash_password(new))
     refreshed = await store(request).user_by_id(user.user.id)
     response = RedirectResponse("/account?saved=password", status_code=303)
@@ -104,12 +111,13 @@ async def change_password(request: Request, user: Auth) -> Response:
 @page()
 async def create_token(request: Request, user: Auth) -> Response:
     assert user.form is not None
-    name = str(user.form.get("name", "")).strip()[:100] or "API token"
+    name = str(user.form.get("name", "")).strip()[:100] or gettext("API token")
     token = new_api_token()
     try:
         await store(request).add_token(user.user.id, name, token_hash(token))
     except StoreError:
-        return await _account_page(request, user, 500, token_error="The token could not be saved. Try again.")
+        unsaved = gettext("The token could not be saved. Try again.")
+        return await _account_page(request, user, 500, token_error=unsaved)
     return await _account_page(request, user, new_token=token, new_token_name=name)
 
 
@@ -118,3 +126,16 @@ async def revoke_token(request: Request, user: Auth) -> Response:
     token_id = request.path_params["token_id"]
     await store(request).delete_token(user.user.id, token_id)
     return RedirectResponse("/account?saved=revoked", status_code=303)
+
+
+@page()
+async def set_language(request: Request, user: Auth) -> Response:
+    """The account's dashboard language; empty follows the browser's ``Accept-Language`` again."""
+    assert user.form is not None
+    wanted = str(user.form.get("locale", "")).strip()
+    code = known(wanted)
+    if wanted and code != wanted:
+        unknown = gettext("There is no dashboard language {code}.").format(code=wanted[:40])
+        return await _account_page(request, user, 400, language_error=unknown)
+    await store(request).set_locale(user.user.id, code)
+    return RedirectResponse("/account?saved=language", status_code=303)

@@ -16,6 +16,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from collector.annotations import EVERY_DAY, MAX_TEXT, AnnotationError, annotation_day, annotation_text
+from collector.localtime import date_of
 from collector.sites import TIMEZONES, Site, valid_timezone
 from collector.state import StateUnavailable
 from collector.store import StoreError, User
@@ -24,6 +26,7 @@ from collector.urls import normalize_hostname
 from dashboard import charts, stats
 from dashboard.auth import Auth, page
 from dashboard.context import dashboard, store
+from dashboard.i18n import N_, gettext
 from dashboard.passwords import MIN_LENGTH, hash_password
 from dashboard.templates import error, render
 from dashboard.tokens import new_share_token
@@ -57,7 +60,10 @@ async def sites(request: Request, user: Auth) -> Response:
 def _hostname(raw: str) -> str:
     host = normalize_hostname(raw)
     if not host or ("." not in host and host != "localhost") or "/" in host or " " in host:
-        raise ValueError(f"{raw.strip() or 'The domain'!r} is not a domain name: give it without https:// or a path.")
+        if not raw.strip():
+            raise ValueError(gettext("Give the site's domain, without https:// or a path."))
+        problem = gettext("{domain} is not a domain name: give it without https:// or a path.")
+        raise ValueError(problem.format(domain=repr(raw.strip())))
     return host
 
 
@@ -75,9 +81,16 @@ def site_values(form: FormData) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         return values, str(exc)
     if not valid_timezone(values["timezone"]):
-        return values, "Choose a time zone from the list."
+        return values, gettext("Choose a time zone from the list.")
     values["name"] = values["name"] or values["domain"]
     return values, ""
+
+
+def _store_problem(exc: StoreError, values: dict[str, Any]) -> str:
+    """The store's refusal in the reader's words when it is the usual one: a domain already taken."""
+    if "already exists" in str(exc):
+        return gettext("Another site already counts {domain} or one of these domains.").format(domain=values["domain"])
+    return str(exc)
 
 
 def _site_form(
@@ -108,7 +121,7 @@ async def create_site(request: Request, user: Auth) -> Response:
             values["domain"], values["name"], values["timezone"], values["extra_domains"]
         )
     except StoreError as exc:
-        return _site_form(request, None, values, str(exc), 400)
+        return _site_form(request, None, values, _store_problem(exc, values), 400)
     await _reload_sites(request)
     return RedirectResponse(f"/sites/{site.website_id}/settings", status_code=303)
 
@@ -123,17 +136,24 @@ def site_admin_page(
     async def with_site(request: Request, user: Auth) -> Response:
         site = await user.site(request, request.path_params["website_id"])
         if site is None:
-            return await error(request, 404, "There is no such site.")
+            return await error(request, 404, N_("There is no such site."))
         return await handler(request, user, site)
 
     return with_site
 
 
 async def _settings_page(
-    request: Request, site: Site, values: dict[str, Any] | None = None, message: str = "", status: int = 200
+    request: Request,
+    site: Site,
+    values: dict[str, Any] | None = None,
+    message: str = "",
+    status: int = 200,
+    annotation: tuple[dict[str, str], str] = ({}, ""),
 ) -> Response:
     token = await store(request).share_token(site.id)
     base = dashboard(request).settings.public_url
+    notes = await store(request).annotations(site.id, *EVERY_DAY)
+    annotation_values, annotation_message = annotation
     return _site_form(
         request,
         site,
@@ -144,6 +164,10 @@ async def _settings_page(
         snippet=snippet(dashboard(request).settings, site),
         share_url=f"{base}/share/{token}" if token else "",
         saved=request.query_params.get("saved", ""),
+        annotations=[{"id": n.id, "date": date_of(n.day).isoformat(), "text": n.text} for n in reversed(notes)],
+        annotation_values={"date": dashboard(request).today(site).isoformat(), "text": "", **annotation_values},
+        annotation_message=annotation_message,
+        annotation_max=MAX_TEXT,
     )
 
 
@@ -163,7 +187,7 @@ async def update_site(request: Request, user: Auth, site: Site) -> Response:
             site.id, values["domain"], values["name"], values["timezone"], values["extra_domains"]
         )
     except StoreError as exc:
-        return await _settings_page(request, site, values, str(exc), 400)
+        return await _settings_page(request, site, values, _store_problem(exc, values), 400)
     await _reload_sites(request)
     return RedirectResponse(f"/sites/{site.website_id}/settings?saved=site", status_code=303)
 
@@ -172,7 +196,8 @@ async def update_site(request: Request, user: Auth, site: Site) -> Response:
 async def delete_site(request: Request, user: Auth, site: Site) -> Response:
     assert user.form is not None
     if str(user.form.get("confirm", "")).strip().lower() != site.domain:
-        return await _settings_page(request, site, None, f"Type {site.domain} to confirm the deletion.", 400)
+        unconfirmed = gettext("Type {domain} to confirm the deletion.").format(domain=site.domain)
+        return await _settings_page(request, site, None, unconfirmed, 400)
     db = store(request)
     await db.delete_site(site.id)
     try:
@@ -194,6 +219,38 @@ async def share(request: Request, user: Auth, site: Site) -> Response:
     await store(request).set_share_token(site.id, new_share_token() if enabled else None)
     saved = "shared" if enabled else "unshared"
     return RedirectResponse(f"/sites/{site.website_id}/settings?saved={saved}#sharing", status_code=303)
+
+
+# ── annotations ────────────────────────────────────────────────────────────────────────────────
+
+def _annotation_problem(field: str, exc: AnnotationError) -> str:
+    """The form's words for what ``collector.annotations`` refused (its own are the CLI's and the API's)."""
+    if field == "date":
+        return gettext("Give the annotation's date as a day, such as 2026-11-30.")
+    return gettext("Write the annotation as one line of up to {n} characters.").format(n=MAX_TEXT)
+
+
+@site_admin_page
+async def add_annotation(request: Request, user: Auth, site: Site) -> Response:
+    assert user.form is not None
+    values = {"date": str(user.form.get("date", "")).strip(), "text": str(user.form.get("text", ""))[: 2 * MAX_TEXT]}
+    try:
+        day = annotation_day(values["date"])
+    except AnnotationError as exc:
+        return await _settings_page(request, site, status=400, annotation=(values, _annotation_problem("date", exc)))
+    try:
+        text = annotation_text(values["text"])
+    except AnnotationError as exc:
+        return await _settings_page(request, site, status=400, annotation=(values, _annotation_problem("text", exc)))
+    await store(request).add_annotation(site.id, day, text)
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved=annotation#annotations", status_code=303)
+
+
+@site_admin_page
+async def delete_annotation(request: Request, user: Auth, site: Site) -> Response:
+    if not await store(request).delete_annotation(site.id, request.path_params["annotation_id"]):
+        return await error(request, 404, N_("There is no such annotation."))
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved=annotation#annotations", status_code=303)
 
 
 # ── users ──────────────────────────────────────────────────────────────────────────────────────
@@ -228,16 +285,19 @@ async def create_user(request: Request, user: Auth) -> Response:
     password, role = str(form.get("password", "")), str(form.get("role", "viewer"))
     values = {"name": name, "role": role}
     if not name or len(name) > 64:
-        return await _users_page(request, "Give the user a name (up to 64 characters).", 400, values)
+        return await _users_page(request, gettext("Give the user a name (up to 64 characters)."), 400, values)
     if role not in ("admin", "viewer"):
-        return await _users_page(request, "The role must be admin or viewer.", 400, values)
+        return await _users_page(request, gettext("The role must be admin or viewer."), 400, values)
     if len(password) < MIN_LENGTH:
-        return await _users_page(request, f"The password needs at least {MIN_LENGTH} characters.", 400, values)
+        too_short = gettext("The password needs at least {n} characters.").format(n=MIN_LENGTH)
+        return await _users_page(request, too_short, 400, values)
     db = store(request)
     try:
         await db.add_user(name, hash_password(password), role)
     except StoreError as exc:
-        return await _users_page(request, str(exc), 400, values)
+        taken = await db.user_by_name(name) is not None
+        problem = gettext("A user named {name} already exists.").format(name=name) if taken else str(exc)
+        return await _users_page(request, problem, 400, values)
     created = await db.user_by_name(name)
     if created is not None and role == "viewer":
         await db.set_grants(created.id, _site_ids(form, await db.sites()))
@@ -254,10 +314,10 @@ async def update_user(request: Request, user: Auth) -> Response:
     assert user.form is not None
     target = await _other_user(request, user)
     if target is None:
-        return await error(request, 404, "There is no such user (and your own role cannot be changed here).")
+        return await error(request, 404, N_("There is no such user (and your own role cannot be changed here)."))
     role = str(user.form.get("role", target.role))
     if role not in ("admin", "viewer"):
-        return await _users_page(request, "The role must be admin or viewer.", 400)
+        return await _users_page(request, gettext("The role must be admin or viewer."), 400)
     db = store(request)
     await db.set_role(target.id, role)
     await db.set_grants(target.id, _site_ids(user.form, await db.sites()) if role == "viewer" else [])
@@ -268,6 +328,6 @@ async def update_user(request: Request, user: Auth) -> Response:
 async def delete_user(request: Request, user: Auth) -> Response:
     target = await _other_user(request, user)
     if target is None:
-        return await error(request, 404, "There is no such user (and you cannot delete yourself).")
+        return await error(request, 404, N_("There is no such user (and you cannot delete yourself)."))
     await store(request).delete_user(target.id)
     return RedirectResponse("/users", status_code=303)

@@ -17,6 +17,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from dashboard import formats
+from dashboard.i18n import gettext, ngettext
+
 PLOT_HEIGHT = 200  # CSS pixels; fixed, so the page never jumps when the chart appears
 LABEL_BAND = 24
 TICKS = 4
@@ -34,15 +37,6 @@ def nice_ceiling(value: float) -> int:
     return int(10 * magnitude * TICKS)
 
 
-def compact(n: float) -> str:
-    """12 → 12, 1234 → 1.2k, 2500000 → 2.5M: axis labels must stay narrow."""
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= limit:
-            text = f"{n / limit:.1f}".rstrip("0").rstrip(".")
-            return f"{text}{suffix}"
-    return f"{n:g}"
-
-
 @dataclass(frozen=True)
 class Slot:
     label: str       # shown under the axis (sometimes)
@@ -57,12 +51,31 @@ def slots(series: dict[str, Any]) -> list[Slot]:
     for point in series["points"]:
         if series["granularity"] == "hour":
             moment = datetime.fromisoformat(point["time"])
-            label, title = moment.strftime("%H:00"), moment.strftime("%a %-d %b, %H:00")
+            label, title = formats.hour_label(moment), formats.hour_long(moment)
         else:
             day = date.fromisoformat(point["time"])
-            label, title = day.strftime("%-d %b"), day.strftime("%a %-d %b %Y")
+            label, title = formats.day(day), formats.day_long(day)
         result.append(Slot(label, title, point["visitors"], point["pageviews"]))
     return result
+
+
+def _plot_label(unit: str) -> str:
+    if unit == "hour":
+        return gettext("Visitors and pageviews per hour; the table below lists the values")
+    return gettext("Visitors and pageviews per day; the table below lists the values")
+
+
+def _slot_text(slot: Slot) -> str:
+    """A slot's hover text: "Mon, Jan 5, 2026: 1,204 visitors, 3,010 pageviews"."""
+    visitors = ngettext("{n} visitor", "{n} visitors", slot.visitors).format(n=formats.number(slot.visitors))
+    pageviews = ngettext("{n} pageview", "{n} pageviews", slot.pageviews).format(n=formats.number(slot.pageviews))
+    return gettext("{slot}: {visitors}, {pageviews}").format(slot=slot.title, visitors=visitors, pageviews=pageviews)
+
+
+def _minutes_label(minutes: int) -> str:
+    return ngettext("Pageviews per minute, last minute", "Pageviews per minute, last {n} minutes", minutes).format(
+        n=formats.number(minutes)
+    )
 
 
 def _label_step(count: int) -> int:
@@ -72,17 +85,36 @@ def _label_step(count: int) -> int:
     return max(1, count // 8)
 
 
+def _axis_labels(n: int) -> list[tuple[int, bool]]:
+    """Which slots get a label under the axis, and whether it is minor (one that gives way on a phone).
+
+    Every ``step``-th slot from the first, and always the last one, so the axis reaches today's
+    bar rather than stopping short of it; a regular label closer to the last one than ``step`` gives
+    way to it, so two labels never touch.
+    """
+    step = _label_step(n)
+    labels = [(i, bool((i // step) % 2)) for i in range(0, n, step)]
+    last = n - 1
+    previous = labels.pop()
+    if previous[0] != last:
+        gap = last - previous[0]
+        if gap >= step:
+            labels.append(previous)
+    labels.append((last, False))
+    return labels
+
+
 def y_ticks(top: int) -> list[str]:
     """Axis labels from the top grid line down to zero."""
-    return [compact(top * (TICKS - i) / TICKS) for i in range(TICKS + 1)]
+    return [formats.compact(top * (TICKS - i) / TICKS) for i in range(TICKS + 1)]
 
 
-def timeseries_svg(points: Sequence[Slot], top: int, unit: str) -> Markup:
+def timeseries_svg(points: Sequence[Slot], top: int, unit: str, marks: Markup | None = None) -> Markup:
     """Pageviews (pale) and visitors (solid) per slot; each slot's <title> gives its exact values."""
     n = max(1, len(points))
     parts = [
         f'<svg class="plot" width="100%" height="{PLOT_HEIGHT + LABEL_BAND}" role="img" '
-        f'aria-label="Visitors and pageviews per {escape(unit)}; the table below lists the values">',
+        f'aria-label="{escape(_plot_label(unit))}">',
         f'<svg width="100%" height="{PLOT_HEIGHT}" viewBox="0 0 {n} 100" preserveAspectRatio="none">',
     ]
     for i in range(TICKS + 1):
@@ -91,7 +123,7 @@ def timeseries_svg(points: Sequence[Slot], top: int, unit: str) -> Markup:
     for i, slot in enumerate(points):
         pv = 100 * slot.pageviews / top
         vi = 100 * slot.visitors / top
-        title = escape(f"{slot.title}: {slot.visitors:,} visitors, {slot.pageviews:,} pageviews")
+        title = escape(_slot_text(slot))
         parts.append(
             f'<g class="slot"><title>{title}</title>'
             f'<rect class="hit" x="{i}" y="0" width="1" height="100"/>'
@@ -99,16 +131,19 @@ def timeseries_svg(points: Sequence[Slot], top: int, unit: str) -> Markup:
             f'<rect class="vi" x="{i + 0.22:g}" y="{100 - vi:.2f}" width="0.56" height="{vi:.2f}"/></g>'
         )
     parts.append("</svg>")
-    step = _label_step(n)
-    for i in range(0, n, step):
-        x = 100 * (i + 0.5) / n
-        anchor = "start" if i == 0 and n > 1 else "middle"
-        x_text = "0" if anchor == "start" else f"{x:.2f}%"
-        minor = " minor" if (i // step) % 2 else ""  # every other label gives way on a phone
+    for i, minor in _axis_labels(n):
+        if i == 0 and n > 1:
+            anchor, x_text = "start", "0"
+        elif i == n - 1 and n > 1:
+            anchor, x_text = "end", "100%"
+        else:
+            anchor, x_text = "middle", f"{100 * (i + 0.5) / n:.2f}%"
+        kind = "xlabel minor" if minor else "xlabel"
         parts.append(
-            f'<text class="xlabel{minor}" x="{x_text}" y="{PLOT_HEIGHT + 17}" text-anchor="{anchor}">'
+            f'<text class="{kind}" x="{x_text}" y="{PLOT_HEIGHT + 17}" text-anchor="{anchor}">'
             f"{escape(points[i].label)}</text>"
         )
+    parts.append(marks or "")  # annotations (dashboard/chart_notes.py), over the bars
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -147,5 +182,5 @@ def realtime_svg(per_minute: Sequence[int]) -> Markup:
     )
     return Markup(
         f'<svg class="minutes" id="rt-minutes" viewBox="0 0 {n} 100" preserveAspectRatio="none" '
-        f'width="100%" height="48" role="img" aria-label="Pageviews per minute, last {n} minutes">{rects}</svg>'
+        f'width="100%" height="48" role="img" aria-label="{escape(_minutes_label(n))}">{rects}</svg>'
     )

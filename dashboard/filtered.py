@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.useragents import APP_CLIENT, AUTOMATION, CRAWLER_LIST, EMPTY, ISBOT_LIST, MALFORMED, PROBE, SPIDER
+from dashboard.i18n import N_
 
 FLOOD = "flood"
 HOSTNAME = "hostname"
@@ -44,11 +45,11 @@ class Reason:
 
 
 GROUPS: tuple[Group, ...] = (
-    Group("bots", "Bots", "Requests from software, not from a person's browser."),
-    Group(HOSTNAME, "Foreign hostnames", "Beacons about pages that are not on this site's domains."),
-    Group("prefetch", "Prefetches", "Pages a browser loaded ahead of time, which nobody may ever look at."),
-    Group(FLOOD, "Floods", "Beacons beyond the per-visitor rate limit."),
-    Group("other", "Other", "Reasons this version of the dashboard has no description for."),
+    Group("bots", N_("Bots"), N_("Requests from software, not from a person's browser.")),
+    Group(HOSTNAME, N_("Foreign hostnames"), N_("Beacons about pages that are not on this site's domains.")),
+    Group("prefetch", N_("Prefetches"), N_("Pages a browser loaded ahead of time, which nobody may ever look at.")),
+    Group(FLOOD, N_("Floods"), N_("Beacons beyond the per-visitor rate limit.")),
+    Group("other", N_("Other"), N_("Reasons this version of the dashboard has no description for.")),
 )
 GROUP_BY_KEY: Mapping[str, Group] = {g.key: g for g in GROUPS}
 OTHER = GROUP_BY_KEY["other"]
@@ -59,41 +60,41 @@ def _bot(kind: str, label: str, description: str) -> Reason:
 
 
 REASONS: tuple[Reason, ...] = (
-    _bot(SPIDER, "Self-declared crawlers", "The User-Agent says it is a crawler, spider or bot."),
-    _bot(CRAWLER_LIST, "Listed crawlers", "The User-Agent matches a published list of crawlers."),
-    _bot(ISBOT_LIST, "Listed bots", "The User-Agent matches isbot's list of bots, monitors and fetchers."),
+    _bot(SPIDER, N_("Self-declared crawlers"), N_("The User-Agent says it is a crawler, spider or bot.")),
+    _bot(CRAWLER_LIST, N_("Listed crawlers"), N_("The User-Agent matches a published list of crawlers.")),
+    _bot(ISBOT_LIST, N_("Listed bots"), N_("The User-Agent matches isbot's list of bots, monitors and fetchers.")),
     _bot(
         AUTOMATION,
-        "Monitors and tools",
-        "Uptime monitors, test runners, headless renderers, HTTP libraries and feed readers.",
+        N_("Monitors and tools"),
+        N_("Uptime monitors, test runners, headless renderers, HTTP libraries and feed readers."),
     ),
-    _bot(APP_CLIENT, "App HTTP clients", "A native app's own HTTP client, not a page shown in a browser."),
-    _bot(PROBE, "Probes", "Injection attempts or markup in the User-Agent: someone testing the endpoint."),
-    _bot(EMPTY, "No User-Agent", "The request named no browser at all; every browser names itself."),
-    _bot(MALFORMED, "Malformed User-Agents", "A User-Agent in a shape no browser sends."),
+    _bot(APP_CLIENT, N_("App HTTP clients"), N_("A native app's own HTTP client, not a page shown in a browser.")),
+    _bot(PROBE, N_("Probes"), N_("Injection attempts or markup in the User-Agent: someone testing the endpoint.")),
+    _bot(EMPTY, N_("No User-Agent"), N_("The request named no browser at all; every browser names itself.")),
+    _bot(MALFORMED, N_("Malformed User-Agents"), N_("A User-Agent in a shape no browser sends.")),
     Reason(
         HOSTNAME,
         HOSTNAME,
-        "Other hosts",
-        "From a page not on this site's domains (a copied snippet, a mirror), or naming another host than its URL.",
+        N_("Other hosts"),
+        N_("From a page not on this site's domains (a copied snippet, a mirror), or naming another host than its URL."),
     ),
     Reason(
         f"bot:{PREFETCH_SIGNALS[0]}",
         "prefetch",
-        "Prefetched pages",
-        "Loaded ahead of a click (link prefetch, Safari's Top Sites preview), not necessarily seen.",
+        N_("Prefetched pages"),
+        N_("Loaded ahead of a click (link prefetch, Safari's Top Sites preview), not necessarily seen."),
     ),
     Reason(
         f"bot:{PREFETCH_SIGNALS[1]}",
         "prefetch",
-        "Prerendered pages",
-        "Rendered by the browser in the background before anyone opened the page.",
+        N_("Prerendered pages"),
+        N_("Rendered by the browser in the background before anyone opened the page."),
     ),
     Reason(
         FLOOD,
         FLOOD,
-        "Too many from one visitor",
-        "More beacons in a minute than a person's browser sends: a script or a reload loop.",
+        N_("Too many from one visitor"),
+        N_("More beacons in a minute than a person's browser sends: a script or a reload loop."),
     ),
 )
 REASON_BY_CODE: Mapping[str, Reason] = {r.code: r for r in REASONS}
@@ -103,7 +104,7 @@ CSV_COLUMNS = ("group", "reason", "label", "beacons", "description")
 
 def reason(code: str) -> Reason:
     """The description of a stored code; an unknown one is shown by its code, under "Other"."""
-    return REASON_BY_CODE.get(code) or Reason(code, OTHER.key, code or "(no reason)", OTHER.description)
+    return REASON_BY_CODE.get(code) or Reason(code, OTHER.key, code or N_("(no reason)"), OTHER.description)
 
 
 def percent(part: int, whole: int) -> float:

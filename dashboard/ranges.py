@@ -13,24 +13,38 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
+from dashboard import formats
+from dashboard.i18n import N_, gettext, sticky_query
 from dashboard.stats import Range
 
-PERIODS: dict[str, str] = {
-    "today": "Today",
-    "yesterday": "Yesterday",
-    "7d": "Last 7 days",
-    "30d": "Last 30 days",
-    "month": "This month",
-    "lastmonth": "Last month",
-    "year": "This year",
-    "custom": "Custom range",
+PERIODS: dict[str, str] = {  # catalog messages: shown through gettext
+    "today": N_("Today"),
+    "yesterday": N_("Yesterday"),
+    "7d": N_("Last 7 days"),
+    "30d": N_("Last 30 days"),
+    "month": N_("This month"),
+    "lastmonth": N_("Last month"),
+    "year": N_("This year"),
+    "custom": N_("Custom range"),
 }
 DEFAULT_PERIOD = "30d"
 MAX_DAYS = 3660  # ten years: a bound, so a typo cannot ask for a million-day series
 
 
 class RangeError(ValueError):
-    """A range the client must fix; the message names the parameter."""
+    """A range the client must fix; the message names the parameter.
+
+    Kept as a catalog message and its values, so a page shows it in the reader's language; the
+    stats API answers outside any page's language (``dashboard.i18n``), so there it reads in English.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.values = values
+
+    def __str__(self) -> str:
+        return gettext(self.message).format(**self.values)
 
 
 @dataclass(frozen=True)
@@ -40,17 +54,24 @@ class Period:
 
     @property
     def label(self) -> str:
-        if self.key != "custom":
-            return PERIODS[self.key]
-        first, last = self.range.first, self.range.last
-        return first.isoformat() if first == last else f"{first.isoformat()} – {last.isoformat()}"
+        """The range's name in the reader's language: "Last 7 days", or a custom range's dates."""
+        return gettext(PERIODS[self.key]) if self.key != "custom" else self.dates
+
+    @property
+    def dates(self) -> str:
+        """The days it spans, as the reader's language writes them: Jan 5 – 12, 2026 / 5–12 ene 2026."""
+        return formats.date_range(self.range.first, self.range.last)
 
     def query(self, **extra: str | int) -> str:
-        """This range as a query string (plus ``extra``), for links that must keep it."""
+        """This range as a query string (plus ``extra``), for links that must keep it.
+
+        A share link opened with ``?lang=`` keeps it too, so its reader stays in that language.
+        """
         params: dict[str, str | int] = {"period": self.key}
         if self.key == "custom":
             params.update({"from": self.range.first.isoformat(), "to": self.range.last.isoformat()})
         params.update({k: v for k, v in extra.items() if v not in ("", None)})
+        params.update(sticky_query())
         return urlencode(params)
 
 
@@ -71,7 +92,7 @@ def preset(key: str, today: date) -> Range:
         return Range(last.replace(day=1), last)
     if key == "year":
         return Range(today.replace(month=1, day=1), today)
-    raise RangeError(f"period must be one of {', '.join(PERIODS)}, got {key!r}")
+    raise RangeError(N_("period must be one of {periods}, got {value!r}"), periods=", ".join(PERIODS), value=key)
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -93,13 +114,13 @@ def _given_date(params: Mapping[str, str], name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         shown = raw if len(raw) <= 40 else raw[:37] + "..."
-        raise RangeError(f"{name} must be a date like 2026-01-31, got {shown!r}") from None
+        raise RangeError(N_("{name} must be a date like 2026-01-31, got {value!r}"), name=name, value=shown) from None
 
 
 def _date(params: Mapping[str, str], name: str) -> date:
     given = _given_date(params, name)
     if given is None:
-        raise RangeError(f"period=custom needs {name} (a date like 2026-01-31)")
+        raise RangeError(N_("period=custom needs {name} (a date like 2026-01-31)"), name=name)
     return given
 
 
@@ -111,9 +132,9 @@ def parse(params: Mapping[str, str], today: date) -> Period:
         return Period(key, preset(key, today))
     first, last = _date(params, "from"), _date(params, "to")
     if first > last:
-        raise RangeError("from must not be after to")
+        raise RangeError(N_("from must not be after to"))
     if (last - first).days >= MAX_DAYS:
-        raise RangeError(f"a range may span at most {MAX_DAYS} days")
+        raise RangeError(N_("a range may span at most {days} days"), days=MAX_DAYS)
     if first.year < 1971:
-        raise RangeError("from must be after 1970")
+        raise RangeError(N_("from must be after 1970"))
     return Period(key, Range(first, last))

@@ -10,14 +10,15 @@ from __future__ import annotations
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector.numbers import WHOLE_NUMBER
-from dashboard import account, admin, api, export, views
-from dashboard.headers import SecurityHeaders
-from dashboard.templates import STATIC
+from dashboard import account, admin, api, export, transfer, views
+from dashboard.headers import HEADERS, SecurityHeaders
+from dashboard.i18n import N_, RequestLanguage, reading
+from dashboard.templates import STATIC, error
 
 
 class IdConvertor(Convertor[int]):
@@ -61,6 +62,8 @@ def api_routes() -> list[BaseRoute]:
         Route(f"{site}/breakdown/{{dimension}}", api.breakdown, methods=["GET"]),
         Route(f"{site}/filtered", api.filtered, methods=["GET"]),
         Route(f"{site}/realtime", api.realtime, methods=["GET"]),
+        Route(f"{site}/annotations", api.annotations_resource, methods=["GET", "POST"]),
+        Route(f"{site}/annotations/{{annotation_id}}", api.delete_annotation, methods=["DELETE"]),
         Route("/api/v1/{rest:path}", api.not_found),
     ]
 
@@ -75,6 +78,7 @@ def routes() -> list[BaseRoute]:
         Route("/account/password", account.change_password, methods=["POST"]),
         Route("/account/tokens", account.create_token, methods=["POST"]),
         Route("/account/tokens/{token_id:id}/delete", account.revoke_token, methods=["POST"]),
+        Route("/account/language", account.set_language, methods=["POST"]),
         Route("/sites", admin.sites, methods=["GET"]),
         Route("/sites/new", admin.new_site_form, methods=["GET"]),
         Route("/sites/new", admin.create_site, methods=["POST"]),
@@ -82,6 +86,11 @@ def routes() -> list[BaseRoute]:
         Route("/sites/{website_id}/settings", admin.update_site, methods=["POST"]),
         Route("/sites/{website_id}/delete", admin.delete_site, methods=["POST"]),
         Route("/sites/{website_id}/share", admin.share, methods=["POST"]),
+        Route("/sites/{website_id}/annotations", admin.add_annotation, methods=["POST"]),
+        Route("/sites/{website_id}/annotations/{annotation_id:id}/delete", admin.delete_annotation, methods=["POST"]),
+        Route("/sites/{website_id}/imports", transfer.transfer_page, methods=["GET"]),
+        Route("/sites/{website_id}/export/plausible.zip", transfer.export_download, methods=["GET"]),
+        Route(transfer.IMPORT_PATH, transfer.import_upload, methods=["POST"]),
         *_site_pages("/sites/{website_id}"),
         *_site_pages("/share/{token}"),
         Route("/users", admin.users, methods=["GET"]),
@@ -101,4 +110,20 @@ def _with_headers(route: BaseRoute) -> BaseRoute:
     if isinstance(route, Mount):
         return Mount(route.path, app=route.app, name=route.name, middleware=secure)
     assert isinstance(route, Route)
+    # Pages speak the reader's language (dashboard/i18n.py); the stats API answers machines, in English.
+    if not route.path.startswith("/api/"):
+        secure.append(Middleware(RequestLanguage))
     return Route(route.path, route.endpoint, methods=list(route.methods or ()), name=route.name, middleware=secure)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """No route matched (Starlette's router raises a 404, also for a file missing under /static): a
+    page's path gets the dashboard's error page in the reader's language, since a person typed or
+    followed it; the API's and static files' paths keep a plain 404 for the programs that ask them.
+    Either way with the dashboard's headers, which only matched routes would otherwise add."""
+    if request.url.path.startswith(("/api/", "/static/")):
+        return PlainTextResponse("Not Found", status_code=404, headers=HEADERS)
+    with reading(request.scope):
+        page = await error(request, 404, N_("There is no page at this address."))
+    page.headers.update(HEADERS)
+    return page

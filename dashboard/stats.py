@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from collector.localtime import date_of, day_number, hour_label, previous_period
+from collector.localtime import date_of, day_number, hour_label, local_hours, previous_period
 from collector.model import COUNTERS, DROP_REASONS, LIST_BY_KEY, LISTS, PROP_SEPARATOR, TopList
 from collector.sites import Site
 from collector.store import CounterReader, Row
@@ -193,7 +193,8 @@ async def timeseries(store: CounterReader, site: Site, period: Range) -> dict[st
     first, last = period.days
     if period.hourly:
         stored = dict(await store.hourly(site.id, first * 24, last * 24 + 23))
-        points = [_point(hour_label(h) + ":00", stored.get(h, _EMPTY)) for h in range(first * 24, last * 24 + 24)]
+        hours = [d * 24 + h for d in range(first, last + 1) for h in local_hours(d, site.tz)]  # 23 or 25-hour days
+        points = [_point(hour_label(h) + ":00", stored.get(h, _EMPTY)) for h in hours]
         return {"granularity": "hour", "points": points}
     by_day = dict(await store.daily_totals(site.id, first, last))
     points = [_point(date_of(d).isoformat(), by_day.get(d, _EMPTY)) for d in range(first, last + 1)]

@@ -1,4 +1,4 @@
-"""Jinja2 with autoescaping, the number formats every page shares, and one way to render a page.
+"""Jinja2 with autoescaping and the reader's language, the formats every page shares, and one way to render a page.
 
 Static files are linked with a content hash in the query string, so they can be cached for long
 and still change the moment the code does.
@@ -10,41 +10,30 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from dashboard import formats, i18n
 from dashboard.charts import share_bar
-from dashboard.flags import country_label, flag
+from dashboard.dimensions import NAMED_VALUES, column_name, shown_value
+from dashboard.flags import flag
 from dashboard.ranges import PERIODS
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 
 
-def num(value: float | int | None) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{int(value):,}"
+def translated(message: str) -> str:
+    """A message held in a variable (a list's title, a filter reason): looked up, never treated as markup."""
+    return i18n.gettext(message) if message else message
 
 
-def duration(seconds: float | int | None) -> str:
-    """Visit durations the way people say them: 45s, 3m 05s, 1h 02m."""
-    s = int(round(seconds or 0))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
-def signed(value: float | None, unit: str = "%") -> str:
-    if value is None:
-        return "new"
-    return f"{'+' if value > 0 else '−' if value < 0 else '±'}{abs(value):g}{unit}"
+def with_lang(**params: str) -> str:
+    """A query string for a link of this page, keeping a share link's ``?lang=``."""
+    return urlencode({**params, **i18n.sticky_query()})
 
 
 @lru_cache(maxsize=64)
@@ -64,9 +53,38 @@ ENV = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
 )
-ENV.filters.update(num=num, duration=duration, signed=signed, flag=flag, country=country_label, share_bar=share_bar)
-ENV.globals.update(static=static, periods=PERIODS)
+# Whitespace inside {% trans %} is collapsed, so a message reads the same in the catalog as on the page;
+# pyproject.toml's [tool.babel] extracts with the same policy.
+ENV.policies["ext.i18n.trimmed"] = True
+ENV.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
+)
+ENV.filters.update(
+    num=formats.number,
+    pct=formats.percent,
+    duration=formats.duration,
+    signed=formats.signed_change,
+    seconds=formats.seconds,
+    day=formats.date_medium,
+    flag=flag,
+    country=formats.country,
+    language_name=formats.language_name,
+    shown_value=shown_value,
+    translated=translated,
+    share_bar=share_bar,
+)
+ENV.globals.update(
+    static=static,
+    periods=PERIODS,
+    language=i18n.current,
+    languages=i18n.choices,
+    with_lang=with_lang,
+    sticky_lang=i18n.sticky_query,
+    column_name=column_name,
+    named_values=NAMED_VALUES,
+)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -76,4 +94,5 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 async def error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, message=message, status_code=status)
+    """The error page; ``message`` is a catalog message (or already translated text, which stays as it is)."""
+    return render(request, "error.html", status=status, message=i18n.gettext(message), status_code=status)

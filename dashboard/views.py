@@ -14,23 +14,25 @@ from starlette.responses import JSONResponse, Response
 
 from collector.numbers import NotANumber, whole_number
 from collector.tracker import snippet
-from dashboard import charts, stats
+from dashboard import chart_notes, charts, formats, imported_marks, stats
 from dashboard.access import SiteView, site_view
 from dashboard.context import dashboard, store
 from dashboard.dimensions import DIMS, HEADERS, Dimension
+from dashboard.i18n import N_, gettext
 from dashboard.realtime import snapshot
+from dashboard.sources import source_display
 from dashboard.templates import render
 
 TOP_ROWS = 10
 LIST_ROWS = 50
 
 CARDS = (
-    ("visitors", "Visitors", "num"),
-    ("visits", "Visits", "num"),
-    ("pageviews", "Pageviews", "num"),
-    ("views_per_visit", "Views per visit", "num"),
-    ("bounce_rate", "Bounce rate", "pct"),
-    ("visit_duration", "Visit duration", "duration"),
+    ("visitors", N_("Visitors"), "num"),
+    ("visits", N_("Visits"), "num"),
+    ("pageviews", N_("Pageviews"), "num"),
+    ("views_per_visit", N_("Views per visit"), "num"),
+    ("bounce_rate", N_("Bounce rate"), "pct"),
+    ("visit_duration", N_("Visit duration"), "duration"),
 )
 # Where fewer is better, a fall is good news.
 LOWER_IS_BETTER = {"bounce_rate"}
@@ -38,25 +40,43 @@ LOWER_IS_BETTER = {"bounce_rate"}
 
 @dataclass(frozen=True)
 class Panel:
+    """A top list as shown: its rows, and the largest figure among them, which sets the bars' scale.
+
+    Bars are scaled to the largest row, as Plausible does, not to the row's share of the site total:
+    a top source with 40 % of visitors then fills its row, and the rows below read against it.
+    """
+
     dim: Dimension
     rows: list[dict[str, Any]]
-    total: int
+    largest: int
 
-    def share(self, row: dict[str, Any]) -> float:
-        return 100 * row.get(self.dim.primary, 0) / self.total if self.total else 0.0
-
-
-def _panels(top: dict[str, list[dict[str, Any]]], totals: dict[str, Any]) -> list[Panel]:
-    return [Panel(dim, top[key], int(totals[dim.total])) for key, dim in DIMS.items()]
+    def bar(self, row: dict[str, Any]) -> float:
+        return 100 * row.get(self.dim.primary, 0) / self.largest if self.largest else 0.0
 
 
-def chart_context(series: dict[str, Any]) -> dict[str, Any]:
+def _panel(dim: Dimension, rows: list[dict[str, Any]], largest: int | None = None) -> Panel:
+    if dim.key == "source":
+        rows = [{**row, "display": source_display(row["value"])} for row in rows]
+    top = largest if largest is not None else max((int(row.get(dim.primary, 0)) for row in rows), default=0)
+    return Panel(dim, rows, top)
+
+
+def _panels(top: dict[str, list[dict[str, Any]]]) -> list[Panel]:
+    return [_panel(dim, top[key]) for key, dim in DIMS.items()]
+
+
+def chart_context(
+    series: dict[str, Any], notes: list[list[Any]] | None = None, imported: list[bool] | None = None
+) -> dict[str, Any]:
     slots = charts.slots(series)
     top = charts.nice_ceiling(max([max(s.pageviews, s.visitors) for s in slots] or [0]))
     unit = "hour" if series["granularity"] == "hour" else "day"
+    notes = notes if notes and any(notes) else []
+    band = imported_marks.band_svg(imported or [], charts.PLOT_HEIGHT)  # imported history (docs/import.md)
     return {
         "slots": slots,
-        "chart": charts.timeseries_svg(slots, top, unit),
+        "slot_notes": notes,
+        "chart": charts.timeseries_svg(slots, top, unit, chart_notes.marks_svg(notes, charts.PLOT_HEIGHT) + band),
         "ticks": charts.y_ticks(top),
         "unit": unit,
     }
@@ -68,7 +88,9 @@ async def overview(request: Request, view: SiteView) -> Response:
     read = await stats.overview(db, view.site, view.period.range, limit=TOP_ROWS)
     report, previous, series = read.report, read.previous, read.series
     live = await snapshot(request, view.site)
-    has_data = bool(report["totals"]["pageviews"] or report["totals"]["events"]) or await db.has_data(view.site.id)
+    counted_here = bool(report["totals"]["pageviews"] or report["totals"]["events"])
+    has_data = counted_here or await db.has_data(view.site.id)
+    notes = None if view.shared else await chart_notes.per_slot(db, view.site, view.period.range, series)
     return render(
         request,
         "overview.html",
@@ -77,16 +99,17 @@ async def overview(request: Request, view: SiteView) -> Response:
         change=stats.change(report["totals"], previous),
         cards=CARDS,
         lower_is_better=LOWER_IS_BETTER,
-        panels=_panels(report["top"], report["totals"]),
+        panels=_panels(report["top"]),
         # Why figures differ from another tool's is the site's operators' question, not a share link's readers'.
         filtered=None if view.shared else stats.filtered_of(report),
         live=live,
         live_chart=charts.realtime_svg(live["pageviews_per_minute"]),
         has_data=has_data,
+        counted_here=counted_here,
         snippet=snippet(dashboard(request).settings, view.site),
         flush_interval=dashboard(request).settings.flush_interval,
         collect_path=dashboard(request).settings.collect_path,
-        **chart_context(series),
+        **chart_context(series, notes, await imported_marks.per_slot(db, view.site, view.period.range, series)),
     )
 
 
@@ -99,23 +122,27 @@ async def full_list(request: Request, view: SiteView) -> Response:
 
     dim = DIMS.get(request.path_params["dim"])
     if dim is None:
-        return await error(request, 404, "There is no such list.")
+        return await error(request, 404, N_("There is no such list."))
     try:
         page = whole_number(request.query_params.get("page", "1"), 1, MAX_PAGE, "page")
-    except NotANumber as exc:
-        return await error(request, 400, f"The {exc}.")
+    except NotANumber:
+        problem = gettext("The page must be a whole number from 1 to {largest}.")
+        return await error(request, 400, problem.format(largest=formats.number(MAX_PAGE)))
     search = request.query_params.get("q", "").strip()[:200]
     rows, matched = await stats.breakdown(
         store(request), view.site, dim.key, view.period.range, LIST_ROWS, page, search
     )
-    totals = await stats.totals(store(request), view.site, view.period.range)
+    largest = None
+    if page > 1:  # every page's bars keep the scale of the list's first row
+        first, _ = await stats.breakdown(store(request), view.site, dim.key, view.period.range, 1, 1, search)
+        largest = int(first[0].get(dim.primary, 0)) if first else 0
     pages = max(1, -(-matched // LIST_ROWS))
     return render(
         request,
         "list.html",
         view=view,
         dim=dim,
-        panel=Panel(dim, rows, int(totals[dim.total])),
+        panel=_panel(dim, rows, largest),
         columns=dim.figures,
         headers=HEADERS,
         page=page,

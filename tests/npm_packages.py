@@ -1,4 +1,5 @@
-"""Other projects' published trackers, fetched with ``npm pack`` for the tests that run them unchanged.
+"""Other projects' published code, fetched with ``npm pack`` for the tests that run it unchanged: Umami's
+and Plausible's trackers, and axe-core, the accessibility engine the dashboard's pages are checked with.
 
 Their code is never kept in the repository: each package is packed once into a cache directory
 outside it (``$XDG_CACHE_HOME/crumbless-tests/npm``, else ``~/.cache/…``) and unpacked there.
@@ -21,6 +22,7 @@ import pytest
 
 UMAMI = "umami@2.10.0"  # the newest Umami on npm; its tracker ships as source in src/tracker/index.js
 PLAUSIBLE = "@plausible-analytics/tracker@0.4.6"
+AXE = "axe-core@4.14.1"  # its axe.min.js runs inside each dashboard page (tests/test_accessibility.py)
 
 
 def cache_dir() -> Path:

@@ -76,6 +76,7 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     ("POST", "/account/password"): (SESSION_POST, None),
     ("POST", "/account/tokens"): (SESSION_POST, None),
     ("POST", "/account/tokens/{token_id}/delete"): (SESSION_POST, None),
+    ("POST", "/account/language"): (SESSION_POST, None),
     ("GET", "/sites"): (SESSION_GET, None),
     ("GET", "/sites/new"): (ADMIN_GET, None),
     ("POST", "/sites/new"): (ADMIN_POST, None),
@@ -100,8 +101,21 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     },
     **{
         ("GET", f"/api/v1/sites/{{website_id}}/{what}"): (_api(), {**_api(), "viewer_token": MISSING})
-        for what in ("aggregate", "timeseries", "breakdown/{dimension}", "filtered", "realtime")
+        for what in ("aggregate", "timeseries", "breakdown/{dimension}", "filtered", "realtime", "annotations")
     },
+    # Annotations: any reader lists them (above), only an admin's token or session writes them.
+    **{
+        (method, f"/api/v1/sites/{{website_id}}/annotations{what}"): (
+            {**_everyone(NO_TOKEN), "viewer_token": DENIED, "admin_token": SERVED},
+            {**_everyone(NO_TOKEN), "viewer_token": MISSING, "admin_token": MISSING if what else SERVED},
+        )
+        for method, what in (("POST", ""), ("DELETE", "/{annotation_id}"))
+    },
+    ("POST", "/sites/{website_id}/annotations"): (ADMIN_POST, None),
+    ("GET", "/sites/{website_id}/imports"): (ADMIN_GET, None),
+    ("GET", "/sites/{website_id}/export/plausible.zip"): (ADMIN_GET, None),
+    ("POST", "/sites/{website_id}/import/plausible"): (ADMIN_POST, None),
+    ("POST", "/sites/{website_id}/annotations/{annotation_id}/delete"): (ADMIN_POST, None),
 }
 
 
@@ -115,6 +129,7 @@ class Cast:
     share_token: str
     user_id: int              # a user the admin may change or delete (not the caller)
     viewer_token_id: int
+    annotation_id: int        # site A's, which an admin may delete
     dead: dict[str, str] = field(default_factory=dict)
 
     def dash(self, caller: str) -> Dash:
@@ -151,7 +166,8 @@ def make_cast(server: Server) -> Cast:
     assert share
     server.post("/api/event", plausible("example.com", "https://example.com/a"))
     server.flush()
-    return Cast(world, tokens, eve, share.group(1), user_id, viewer_token_id)
+    note = server.call(server.state.store.add_annotation, world.site.id, 20_000, "newsletter sent")
+    return Cast(world, tokens, eve, share.group(1), user_id, viewer_token_id, note.id)
 
 
 def route_table(server: Server) -> Iterator[tuple[str, str]]:
@@ -174,7 +190,7 @@ def _fill(template: str, cast: Cast, other: bool) -> str:
         "website_id": (world.other if other else world.site).website_id,
         "token": "no-such-share-link-token-at-all" if other else cast.share_token,
         "dim": "page", "what": "page", "dimension": "page", "rest": "nope",
-        "user_id": str(cast.user_id), "token_id": str(cast.viewer_token_id),
+        "user_id": str(cast.user_id), "token_id": str(cast.viewer_token_id), "annotation_id": str(cast.annotation_id),
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

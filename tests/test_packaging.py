@@ -32,4 +32,6 @@ def test_the_wheel_carries_the_tracker_templates_and_static_files(tmp_path: Path
     expected = {"collector/py.typed", "dashboard/openapi.json"}
     expected |= {f"dashboard/templates/{path.name}" for path in (ROOT / "dashboard/templates").glob("*.html")}
     expected |= {f"dashboard/static/{path.name}" for path in (ROOT / "dashboard/static").iterdir()}
+    # The catalogs are compiled when the server starts (dashboard/i18n.py): the wheel carries them as text.
+    expected |= {str(path.relative_to(ROOT)) for path in (ROOT / "dashboard/locale").rglob("*.po*")}
     assert expected <= names, sorted(expected - names)

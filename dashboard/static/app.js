@@ -9,7 +9,7 @@
     var text = source.textContent.trim();
     var done = function () {
       var label = button.textContent;
-      button.textContent = "Copied";
+      button.textContent = button.getAttribute("data-copied") || "Copied";  // in the page's language
       setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
@@ -40,20 +40,32 @@
     }
   }
 
+  // The words after a number, in the plural form the page's language wants for it: the server
+  // writes each form (data-one, data-many, data-other) from its catalog, CLDR's rules pick one.
+  function pluralWords(node, n, lang) {
+    if (!node) return;
+    var form = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang).select(n) : (n === 1 ? "one" : "other");
+    var text = node.getAttribute("data-" + form) || node.getAttribute("data-other");
+    if (text) node.textContent = text;
+  }
+
   function realtime(panel) {
     var url = panel.getAttribute("data-url");
     var visitors = document.getElementById("rt-visitors");
     var pageviews = document.getElementById("rt-pageviews");
     var svg = document.getElementById("rt-minutes");
     var interval = Number(panel.getAttribute("data-interval") || 5000);
+    var lang = document.documentElement.lang || "en";  // numbers as the server wrote them (CLDR, like Intl)
     function tick() {
       if (document.hidden) return;
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data) return;
-          visitors.textContent = data.visitors.toLocaleString("en");
-          pageviews.textContent = data.pageviews.toLocaleString("en");
+          visitors.textContent = data.visitors.toLocaleString(lang);
+          pageviews.textContent = data.pageviews.toLocaleString(lang);
+          pluralWords(document.getElementById("rt-visitors-words"), data.visitors, lang);
+          pluralWords(document.getElementById("rt-pageviews-words"), data.pageviews, lang);
           if (svg) drawMinutes(svg, data.pageviews_per_minute);
           panel.setAttribute("data-updated", String(Date.now()));
         })
