@@ -128,6 +128,9 @@ _TAG_ALIASES: dict[str, str] = {
     "bsky": "Bluesky",
     "li": "LinkedIn",
     "adwords": "Google",
+    # Mastodon has no host of its own (its instances come in under theirs), but people tag links
+    # they post there by hand, in every spelling: one row, not one per spelling.
+    "mastodon": "Mastodon",
 }
 _TAG_NAMES: dict[str, str] = {
     **{

@@ -316,6 +316,8 @@ SOURCE_NAME_CASES: list[tuple[str, str, str, str]] = [
     ("", "HN", "", "Hacker News"),
     ("yt", "", "", "YouTube"),
     ("duckduckgo", "", "", "DuckDuckGo"),
+    ("mastodon", "", "", "Mastodon"),
+    ("MASTODON", "", "", "Mastodon"),
     ("chatgpt.com", "", "", "ChatGPT"),
     ("news.ycombinator.com", "", "", "Hacker News"),
     ("www.reddit.com", "", "", "Reddit"),
