@@ -80,7 +80,7 @@ def test_bars_are_scaled_to_the_largest_row(world: World) -> None:
 
 def test_headers_are_words_and_source_names_are_capitalized(world: World) -> None:
     for address, query in (
-        ("198.51.100.1", "utm_source=mastodon&utm_medium=social&utm_campaign=launch"),
+        ("198.51.100.1", "utm_source=fediverse&utm_medium=social&utm_campaign=launch"),
         ("198.51.100.2", "utm_source=github"),
     ):
         world.server.post("/api/send", umami(world.site.website_id, f"https://example.com/?{query}"), peer=address)
@@ -89,10 +89,10 @@ def test_headers_are_words_and_source_names_are_capitalized(world: World) -> Non
     assert ">UTM source<" in html and ">UTM medium<" in html and ">UTM campaign<" in html
     assert "utm_source<" not in html and "utm_campaign<" not in html
     sources = _panel(html, "source")
-    assert ">Mastodon<" in sources and ">GitHub<" in sources  # a known name, and a tag shown like one
-    assert "mastodon<" not in sources
+    assert ">Fediverse<" in sources and ">GitHub<" in sources  # a known name, and a tag shown like one
+    assert "fediverse<" not in sources
     csv = world.admin.get(f"/sites/{world.site.website_id}/export/source.csv?period=today").text
-    assert "mastodon," in csv  # what was counted is kept as it came
+    assert "fediverse," in csv  # what was counted is kept as it came
 
 
 def test_source_display_capitalizes_bare_words_only() -> None:
