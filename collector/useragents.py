@@ -395,13 +395,16 @@ _TOOL_WORDS = (
     # "(compatible; GoogleToolbar …)".
     r"google-[a-z]", r"-google\b", r"compatible;\s*[^;)]*google",
     r"^Microsoft[- ](?:CryptoAPI|BITS|WebDAV)",
+    # PhantomJS's QtWebKit writes "Unknown" where the OS goes ("Mozilla/5.0 (Unknown; Linux x86_64)"),
+    # and so does every tool built on it under another name; no browser leaves its platform unnamed.
+    r"^Mozilla/[\d.]+ \(Unknown;",
 )
 _AUTOMATION_MARKERS = (
     "HeadlessChrome", "HeadlessEdg", "HeadlessShell", "PhantomJS", "SlimerJS", "HtmlUnit",
     "jsdom", "Zombie.js", "Lighthouse", "PageSpeed", "Page Speed", "GTmetrix", "Selenium",
     "WebDriver", "Puppeteer", "Playwright", "Cypress", "Prerender", "Rendertron", "JavaFX",
     "DatadogSynthetics", "Checkly", "Catchpoint", "StatusCake", "Site24x7", "UptimeRobot", "Neustar",
-    "DejaClick", "Functionize", "Hotjar", "NetNewsWire", "Reeder/", "Akregator", "Liferea", "Feedly", "Newsboat",
+    "DejaClick", "DMBrowser", "Functionize", "Hotjar", "NetNewsWire", "Reeder/", "Akregator", "Liferea", "Feedly", "Newsboat",
     "python-requests", "python-urllib", "python-httpx", "aiohttp", "urllib3",
     "Scrapy", "curl/", "Wget", "Go-http-client", "okhttp", "Java/", "Apache-HttpClient", "node-fetch",
     "undici", "axios/", "Deno/", "Dart/", "libwww-perl", "LWP::", "Guzzle", "RestSharp", "PostmanRuntime",

@@ -63,6 +63,9 @@ NOT_BROWSERS = {
     "Mozilla/5.0 (compatible; MSIE 7.0; Windows NT 5.1; .NET CLR 1.1.4322) 360JK yunjiankong 427691": (
         "360's site monitor ('yunjiankong': cloud monitoring), a bot in the second corpus"
     ),
+    "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) HLB/1.247": (
+        "PhantomJS's QtWebKit 538.1 with 'Unknown' for the OS, renamed: a headless renderer, a bot in the second corpus"
+    ),
 }
 
 
