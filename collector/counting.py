@@ -17,9 +17,11 @@ visitor states all share these rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import attrgetter
 from zlib import crc32
 
+from collector.channels import channel
 from collector.guard import Admitted, prop_value
 from collector.hits import Hit, Kind
 from collector.model import (
@@ -30,12 +32,16 @@ from collector.model import (
     PROP_SEPARATOR,
     SCROLL_N,
     SCROLL_SUM,
+    SEGMENTS,
     SLOTS,
     VISIT_DIMENSIONS,
+    VISITOR_CONSTANT,
     VISITORS,
     VisitColumns,
+    funnel_value,
+    segment_value,
 )
-from collector.visitors import VisitorRecord, VisitValues
+from collector.visitors import FUNNEL_ENTRY, VisitorRecord, VisitValues
 
 VISIT_TIMEOUT_S = 30 * 60
 FLOOD_LIMIT = 60
@@ -56,9 +62,9 @@ class Deltas:
     day: int
     values: Admitted = field(default_factory=dict)
     daily: list[tuple[str, str, int, int]] = field(default_factory=list)  # dim, value, column, n
-    hourly: list[tuple[int, int, int]] = field(default_factory=list)      # hour, column, n
+    hourly: list[tuple[int, int, int]] = field(default_factory=list)  # hour, column, n
     visit_values: VisitValues = ()
-    visit: dict[str, int] = field(default_factory=dict)                    # VisitColumns field → n
+    visit: dict[str, int] = field(default_factory=dict)  # VisitColumns field → n
 
     def add(self, dim: str, value: str, column: int, n: int) -> None:
         self.daily.append((dim, value, column, n))
@@ -76,10 +82,13 @@ class Deltas:
         if not self.visit:
             return []
         moved = list(self.visit.items())
-        return [
+        rows = [
             (SLOTS[key].dimension, value, [(_COLUMN[key][column], n) for column, n in moved])
             for key, value in self.visit_values
         ]
+        own = [(_OWN[column], n) for column, n in moved]
+        rows += [(key, cell, own) for key, cell in visit_cells(self.visit_values)]
+        return rows
 
     def value(self, dim: str, value: str) -> str:
         """The value to count under, as the cardinality guard admitted it (``guard.wanted``)."""
@@ -91,6 +100,34 @@ _COLUMN: dict[str, dict[str, int]] = {
     for key, slot in SLOTS.items()
 }
 """Per visit slot, each ``VisitColumns`` field's counter index."""
+_OWN = _COLUMN["total"]
+
+# The declared segments by when they count (model.SEGMENTS), as (key, pivot, listed) triples.
+_VISIT_SEGMENTS = tuple((s.key, s.pivot, s.listed) for s in SEGMENTS if s.kind == "visit")
+_BY_PAGE = tuple((s.key, s.pivot, s.listed, s.coarse) for s in SEGMENTS if s.kind == "pageview")
+_BY_GOAL: dict[str, list[tuple[str, bool]]] = {}
+"""Per visit value a goal is paired with: the segment keys of the pair, and whether the goal is their pivot."""
+for _segment in SEGMENTS:
+    if _segment.kind == "conversion":
+        _goal_first = _segment.pivot == "goal"
+        _other = _segment.listed if _goal_first else _segment.pivot
+        _BY_GOAL.setdefault(_other, []).append((_segment.key, _goal_first))
+
+
+@lru_cache(maxsize=4096)
+def visit_cells(values: VisitValues) -> tuple[tuple[str, str], ...]:
+    """The visit's segment cells (key, value): a pair of its values per declared visit segment.
+
+    Asked again at every hit of the visit (its pageviews and duration move in every cell), so
+    kept for the visits in progress: most hits find their visit's cells here."""
+    by_slot = dict(values)
+    return tuple(
+        (key, segment_value(by_slot[pivot], by_slot[listed]))
+        for key, pivot, listed in _VISIT_SEGMENTS
+        if pivot in by_slot and listed in by_slot
+    )
+
+
 _RECORD_FIELDS = attrgetter(*VisitorRecord.__dataclass_fields__)
 
 
@@ -132,6 +169,8 @@ def count(hit: Hit, record: VisitorRecord | None, values: Admitted) -> Step | No
         _event(hit, record, counts)
     else:
         _engagement(hit, record, counts)
+    if hit.goals:
+        _convert(hit, record, counts)
     return Step(record, counts)
 
 
@@ -154,9 +193,16 @@ def _start_visit(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     record.last_path = record.previous_path = ""
     record.page_scroll = record.previous_scroll = -1
     record.bounced = not (hit.kind is Kind.EVENT and hit.interactive)
+    record.funnels = _day_long(record.funnels)
+    new: dict[str, bool] = {}
     for slot_key, value in record.values:
         slot = SLOTS[slot_key]
-        _count_visitor(hit, record, counts, slot_key, value, slot.dimension, slot.columns.visitors)
+        new[slot_key] = _count_visitor(hit, record, counts, slot_key, value, slot.dimension, slot.columns.visitors)
+    by_slot = dict(record.values)
+    for key, pivot, listed in _VISIT_SEGMENTS:
+        if pivot in by_slot and listed in by_slot:
+            cell = segment_value(by_slot[pivot], by_slot[listed])
+            _count_cell_visitor(hit, record, counts, key, cell, _known(new, pivot, listed))
     counts.add_visit(record.values, "visits", 1)
     counts.add_hourly(hit.hour, _HOURLY.visits, 1)
     if record.bounced:
@@ -204,8 +250,9 @@ def _pageview(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     path = counts.value("page", hit.path)
     counts.add_visit(record.values, "pageviews", 1)
     counts.add_hourly(hit.hour, _HOURLY.pageviews, 1)
-    _count_visitor(hit, record, counts, "page", path)
+    page_new = _count_visitor(hit, record, counts, "page", path)
     counts.add("page", path, PAGEVIEWS, 1)
+    _page_cells(hit, record, counts, path, page_new)
     _move_exit(hit, record, counts, path)
     record.previous_path, record.previous_scroll = record.last_path, record.page_scroll
     record.last_path = path
@@ -266,13 +313,126 @@ def _raise_scroll(hit: Hit, counts: Deltas, path: str, counted: int) -> int:
 
 def _count_visitor(
     hit: Hit, record: VisitorRecord, counts: Deltas, key: str, value: str, dim: str = "", column: int = VISITORS
-) -> None:
+) -> bool:
     """+1 visitor under (key, value) the first time this visitor has that value today.
 
     ``key`` names what is counted (a dimension, or a visit slot such as the entry page), ``dim``
     and ``column`` where: the entry page's visitors are a column of the page's row.
     """
-    mark = crc32(f"{key}{PROP_SEPARATOR}{value}".encode())
-    if not record.first_time(mark):
-        return
+    if not _first_time(record, key, value):
+        return False
     counts.add(dim or key, value, column, 1)
+    return True
+
+
+def _first_time(record: VisitorRecord, key: str, value: str) -> bool:
+    """Whether this visitor has (key, value) for the first time today (and remember that it has)."""
+    return record.first_time(crc32(f"{key}{PROP_SEPARATOR}{value}".encode()))
+
+
+def _known(new: dict[str, bool], pivot: str, listed: str) -> bool | None:
+    """Whether a cell pairing two of the visitor's values is new to this visitor today, when that
+    follows from the values alone (one of them never changes for a visitor: ``VISITOR_CONSTANT``);
+    None when the cell needs a fingerprint of its own."""
+    if listed in VISITOR_CONSTANT and pivot in new:
+        return new[pivot]
+    if pivot in VISITOR_CONSTANT and listed in new:
+        return new[listed]
+    return None
+
+
+def _count_cell_visitor(hit: Hit, record: VisitorRecord, counts: Deltas, key: str, cell: str, new: bool | None) -> bool:
+    """+1 visitor in a segment cell the first time this visitor is in it today."""
+    if new is None:
+        new = _first_time(record, key, cell)
+    if new:
+        counts.add(key, cell, VISITORS, 1)
+    return new
+
+
+def _page_cells(hit: Hit, record: VisitorRecord, counts: Deltas, path: str, page_new: bool) -> None:
+    """A pageview in the segments that pair the page with one of its visit's values, both ways
+    round: the visit's source's pages (``source>page``) and the page's channels (``page>source``)."""
+    by_slot = dict(record.values)
+    for key, pivot, listed, coarse in _BY_PAGE:
+        other = listed if pivot == "page" else pivot
+        if other == "source" and coarse:
+            value = channel(by_slot.get("source", ""), by_slot.get("utm_medium", ""))
+        elif other in by_slot:
+            value = by_slot[other]
+        else:
+            continue
+        cell = segment_value(path, value) if pivot == "page" else segment_value(value, path)
+        known = page_new if other in VISITOR_CONSTANT else None
+        _count_cell_visitor(hit, record, counts, key, cell, known)
+        counts.add(key, cell, PAGEVIEWS, 1)
+
+
+def _convert(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
+    """The hit converts ``hit.goals``: a conversion of each, a converting visitor the first time
+    today, the same under the visit's source, campaign and entry page (both ways round: the
+    goal's sources, ``goal>source``, and the source's goals, ``source>goal``: one pair, one
+    fingerprint), and a step on in each funnel the goals are steps of."""
+    by_slot = dict(record.values)
+    for goal_id in hit.goals:
+        goal = str(goal_id)
+        counts.add("goal", goal, EVENTS, 1)
+        _count_visitor(hit, record, counts, "goal", goal)
+        for other, cells in _BY_GOAL.items():
+            if other not in by_slot:
+                continue
+            value = by_slot[other]
+            new = _first_time(record, f"goal>{other}", segment_value(goal, value))
+            for key, goal_first in cells:
+                cell = segment_value(goal, value) if goal_first else segment_value(value, goal)
+                if new:
+                    counts.add(key, cell, VISITORS, 1)
+                counts.add(key, cell, EVENTS, 1)
+    _advance_funnels(hit, record, counts)
+
+
+def _advance_funnels(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
+    """A funnel step counts when it is the next one of the visitor's progress (within the visit,
+    or within the day for a day-long funnel); one step per funnel per hit."""
+    moved: set[int] = set()
+    for step in hit.funnel_steps:
+        if step.funnel in moved:
+            continue
+        reached = _progress(record.funnels, step.funnel)
+        if step.position != reached:
+            continue
+        moved.add(step.funnel)
+        record.funnels = _with_progress(record.funnels, step.funnel, reached + 1, step.day_window)
+        _count_visitor(hit, record, counts, "funnel", funnel_value(step.funnel, reached + 1))
+
+
+_DAY_LONG = 0x80
+_STEPS = 0x7F
+
+
+def _progress(funnels: bytes, funnel: int) -> int:
+    for offset in range(0, len(funnels), FUNNEL_ENTRY):
+        if int.from_bytes(funnels[offset : offset + 4], "little") == funnel:
+            return funnels[offset + 4] & _STEPS
+    return 0
+
+
+def _with_progress(funnels: bytes, funnel: int, reached: int, day_long: bool) -> bytes:
+    entry = funnel.to_bytes(4, "little") + bytes([reached | (_DAY_LONG if day_long else 0)])
+    kept = [
+        funnels[offset : offset + FUNNEL_ENTRY]
+        for offset in range(0, len(funnels), FUNNEL_ENTRY)
+        if int.from_bytes(funnels[offset : offset + 4], "little") != funnel
+    ]
+    return b"".join([*kept, entry])
+
+
+def _day_long(funnels: bytes) -> bytes:
+    """A new visit keeps only the progress of funnels that last the visitor's day."""
+    if not funnels:
+        return funnels
+    return b"".join(
+        funnels[offset : offset + FUNNEL_ENTRY]
+        for offset in range(0, len(funnels), FUNNEL_ENTRY)
+        if funnels[offset + 4] & _DAY_LONG
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Kind(str, Enum):  # noqa: UP042 -- StrEnum would change what str() and format() give for a member
@@ -18,6 +19,14 @@ class Kind(str, Enum):  # noqa: UP042 -- StrEnum would change what str() and for
 
 
 Props = tuple[tuple[str, str], ...]
+
+
+class FunnelStep(NamedTuple):
+    """A hit's place in one funnel (``collector.goals``): it reaches the step at ``position``."""
+
+    funnel: int
+    position: int  # 0-based
+    day_window: bool  # progress survives the end of a visit, until the visitor's day ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +71,5 @@ class Hit:
     interactive: bool = True
     engaged_ms: int = 0
     scroll: int = -1
+    goals: tuple[int, ...] = ()              # the site's goals this hit converts
+    funnel_steps: tuple[FunnelStep, ...] = ()  # ... and the funnel steps those goals are

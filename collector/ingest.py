@@ -132,6 +132,7 @@ class Collector:
             raise unknown_site("website") from None
         ping = beacon.kind is Kind.ENGAGEMENT
         visit = NO_VISIT if ping else self.visit_facts(beacon, site, page, ip, via_proxy, headers)
+        goals = site.conversions.reached(beacon.kind, page.path, beacon.event_name, beacon.props)
         return Hit(
             site=site.id,
             day=day,
@@ -155,6 +156,8 @@ class Collector:
             interactive=beacon.interactive,
             engaged_ms=beacon.engaged_ms,
             scroll=beacon.scroll,
+            goals=goals,
+            funnel_steps=site.conversions.steps(goals),
         )
 
     def visit_facts(

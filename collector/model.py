@@ -56,7 +56,7 @@ the sum of its rows' (DESIGN §4), which is what lets roll-ups and imports simpl
 HOURLY_COUNTERS: tuple[str, ...] = COUNTERS[:5]
 """The site totals kept per local hour, for the hourly chart."""
 
-Level = Literal["site", "visit", "page", "event", "drop"]
+Level = Literal["site", "visit", "page", "event", "drop", "goal", "funnel", "segment"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,96 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("event", 12, "event", ("visitors", "events")),
     Dimension("event_prop", 13, "event", ("visitors", "events")),
     Dimension("dropped", 14, "drop", ("drops",)),
+    Dimension("goal", 15, "goal", ("visitors", "events")),  # value: the goal's id; events: conversions
+    Dimension("funnel", 16, "funnel", ("visitors",)),  # value: funnel id and 1-based step (``funnel_value``)
 )
+
+SegmentKind = Literal["visit", "pageview", "conversion"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A declared two-dimensional row: a value of ``pivot`` (what the dashboard is filtered by)
+    paired with a value of ``listed`` (the list shown under that filter), stored as a dimension
+    of its own whose values are ``segment_value(pivot value, listed value)``.
+
+    No row combines more than two dimensions, and once a site's day is closed no cell with fewer
+    than ``CRUMBLESS_SEGMENT_MIN_VISITORS`` visitors stays on disk: it folds into the pivot's
+    ``(other)`` cell (``segment_value(pivot value, OTHER)``), so the pivot's sums stay exact.
+
+    ``kind`` says when the cell counts: ``visit`` cells move with the visit's counters (both values
+    are the visit's), ``pageview`` cells with pageviews (one of the values is the page viewed),
+    ``conversion`` cells with a goal's conversions. ``coarse`` names a coarser value used instead
+    of the listed one where it serves as well: ``channel`` is a source's kind (``collector.channels``),
+    since page × source cells are nearly all single-visitor otherwise.
+    """
+
+    pivot: str
+    listed: str
+    code: int
+    kind: SegmentKind
+    coarse: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.pivot}>{self.listed}"
+
+
+_SEGMENT_COUNTERS: Mapping[str, tuple[str, ...]] = {
+    "visit": _VISIT,
+    "pageview": ("visitors", "pageviews"),
+    "conversion": ("visitors", "events"),
+}
+
+SEGMENTS: tuple[Segment, ...] = (
+    Segment("source", "page", 32, "pageview"),
+    Segment("source", "entry_page", 33, "visit"),
+    Segment("source", "country", 34, "visit"),
+    Segment("source", "device", 35, "visit"),
+    Segment("source", "goal", 36, "conversion"),
+    Segment("utm_campaign", "page", 37, "pageview"),
+    Segment("utm_campaign", "entry_page", 38, "visit"),
+    Segment("utm_campaign", "country", 39, "visit"),
+    Segment("utm_campaign", "device", 40, "visit"),
+    Segment("utm_campaign", "goal", 41, "conversion"),
+    Segment("country", "page", 42, "pageview"),
+    Segment("country", "source", 43, "visit"),
+    Segment("device", "page", 44, "pageview"),
+    Segment("device", "source", 45, "visit"),
+    Segment("page", "source", 46, "pageview", coarse="channel"),
+    Segment("page", "country", 47, "pageview"),
+    Segment("page", "device", 48, "pageview"),
+    Segment("page", "entry_page", 49, "pageview"),
+    Segment("goal", "source", 50, "conversion"),
+    Segment("goal", "utm_campaign", 51, "conversion"),
+    Segment("goal", "entry_page", 52, "conversion"),
+)
+"""Every filter × list combination Crumbless keeps, in one place: counting writes exactly these
+rows, the stats functions read them, and the dashboard, the API and ``crumbless stats`` offer only
+these (``FILTERED``). A list not declared under a filter is shown as not available under it."""
+SEGMENT_BY_KEY: Mapping[str, Segment] = MappingProxyType({s.key: s for s in SEGMENTS})
+FILTERS: tuple[str, ...] = tuple(dict.fromkeys(s.pivot for s in SEGMENTS))
+"""What the overview can be filtered by (``filter=DIM:VALUE``)."""
+VISITOR_CONSTANT: frozenset[str] = frozenset({"country", "device"})
+"""Dimensions whose value follows from what the visitor hash is made of (the address gives the
+country, the User-Agent the device class), so one visitor has one value of each all day: a cell
+pairing one of them with another value is new for a visitor exactly when that other value is, and
+needs no fingerprint of its own in the visitor's record."""
+
+DIMENSIONS = DIMENSIONS + tuple(Dimension(s.key, s.code, "segment", _SEGMENT_COUNTERS[s.kind]) for s in SEGMENTS)
+
+
+def segment_value(pivot_value: str, listed_value: str) -> str:
+    """A segment cell's stored value: both values, the pivot's first, so a filter reads one
+    pivot value's cells as one range of the value index."""
+    return f"{pivot_value}{PROP_SEPARATOR}{listed_value}"
+
+
+def funnel_value(funnel: int, step: int) -> str:
+    """A funnel row's stored value: the funnel's id and the 1-based step reached."""
+    return f"{funnel}{PROP_SEPARATOR}{step}"
+
+
 BY_KEY: Mapping[str, Dimension] = MappingProxyType({d.key: d for d in DIMENSIONS})
 BY_CODE: Mapping[int, Dimension] = MappingProxyType({d.code: d for d in DIMENSIONS})
 TOTAL, DROPPED = BY_KEY["total"], BY_KEY["dropped"]
@@ -238,12 +327,47 @@ DROP_REASONS = TopList("dropped", "dropped", "Filtered", "Reason", (("drops", "d
 """Beacons dropped before counting, by reason (bots, prefetches, foreign hosts)."""
 
 
+GOALS = TopList(
+    "goal", "goal", "Goals", "Goal", (("visitors", "visitors"), ("conversions", "events")), "visitors", "visitors"
+)
+"""Converting visitors and conversions per goal (values are goal ids; ``collector.goals`` names them)."""
+FUNNEL_STEPS = TopList("funnel", "funnel", "Funnels", "Step", (("visitors", "visitors"),), "visitors", "visitors")
+"""Visitors who reached each step of a funnel in order (values are ``funnel_value``)."""
+
+
+def _filtered(segment: Segment) -> TopList:
+    """The list ``segment.listed`` as read under a filter by ``segment.pivot``: the same list, its
+    figures those the segment's rows carry."""
+    base = GOALS if segment.listed == "goal" else LIST_BY_KEY[segment.listed]
+    title, label = ("Channels", "Channel") if segment.coarse == "channel" else (base.title, base.label)
+    if segment.kind == "visit":
+        return TopList(base.key, segment.key, title, label, _VISIT_FIGURES, "visitors", "visitors", bounces="bounces")
+    figures = (
+        ("visitors", "visitors"),
+        (
+            "pageviews" if segment.kind == "pageview" else "conversions",
+            "pageviews" if segment.kind == "pageview" else "events",
+        ),
+    )
+    return TopList(base.key, segment.key, title, label, figures, "visitors", "visitors")
+
+
+FILTERED: Mapping[tuple[str, str], TopList] = MappingProxyType({(s.pivot, s.listed): _filtered(s) for s in SEGMENTS})
+"""(filter dimension, list key) → the list as it reads under that filter; a pair absent here is a
+list the filter does not support, which the dashboard and the API say instead of showing it."""
+
+
 def _check() -> None:
     """The declarations agree with each other; a mistake here fails at import, not in a query."""
     assert len({d.code for d in DIMENSIONS}) == len(DIMENSIONS), "dimension codes must be unique"
     for dimension in DIMENSIONS:
         assert set(dimension.counters) <= set(COUNTERS), dimension.key
-    for top in (*LISTS, DROP_REASONS):
+    for segment in SEGMENTS:
+        assert segment.pivot in (*VISIT_DIMENSIONS, "page", "goal"), segment.key
+        assert segment.listed in (*VISIT_DIMENSIONS, "page", "entry_page", "goal"), segment.key
+        assert segment.kind == "pageview" or "page" not in (segment.pivot, segment.listed), segment.key
+        assert (segment.kind == "conversion") == ("goal" in (segment.pivot, segment.listed)), segment.key
+    for top in (*LISTS, DROP_REASONS, GOALS, FUNNEL_STEPS, *FILTERED.values()):
         dimension = BY_KEY[top.dimension]
         assert set(top.counters) <= set(dimension.counters), f"list {top.key} reads counters its rows do not carry"
         assert top.rank in top.stored, top.key

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from zoneinfo import ZoneInfo, available_timezones
 
+from collector.goals import NO_CONVERSIONS, Conversions
 from collector.localtime import day_end
 from collector.urls import allowed_hosts, host_matches, normalize_hostname
 from collector.zones import zone
@@ -32,6 +33,7 @@ class Site:
     name: str
     timezone: str
     extra_domains: tuple[str, ...] = ()
+    conversions: Conversions = NO_CONVERSIONS  # its goals and funnels, matched at ingest
 
     @property
     def tz(self) -> ZoneInfo:

@@ -34,6 +34,8 @@ class VisitorRecord:
     previous_path: str = ""     # the pageview before it, whose last engagement ping may arrive late
     counted: bytes = b""        # 4-byte fingerprints of the (dim, value) pairs counted today
     burst: int = 0              # hits counted in the clock minute of last_seen (the flood limit's)
+    funnels: bytes = b""        # per funnel in progress: its id (u32), then the steps reached (low 7
+    #                             bits) and whether progress lasts the day, not only the visit (top bit)
 
     def first_time(self, mark: int) -> bool:
         """Remember ``mark``; True when it was not remembered yet.
@@ -54,10 +56,11 @@ class VisitorRecord:
 # A packed record: its numbers, then how many (dimension, value) pairs it has, the numbers of
 # its strings, then its marks. Fixed-size types are safe here: last_seen is in seconds (u32
 # lasts until 2106), pageviews saturates (only "≥ 2" matters), string numbers are per site-day.
-_HEADER = struct.Struct("<IIIbbHBbbBIIB")
+_HEADER = struct.Struct("<IIIbbHBbbBIIBB")
 MAX_PAGEVIEWS = 0xFFFF
 MAX_BURST = 0xFF
 MAX_PAIRS = 0xFF  # (dimension, value) pairs a record can hold; a visit has about a dozen
+FUNNEL_ENTRY = 5  # bytes per funnel in ``VisitorRecord.funnels``
 
 
 class Strings:
@@ -101,18 +104,20 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
         number(record.last_path),
         number(record.previous_path),
         min(record.burst, MAX_BURST),
+        len(record.funnels) // FUNNEL_ENTRY,
     )
     numbers = [number(text) for pair in values for text in pair]
-    return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.counted
+    return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.funnels + record.counted
 
 
 def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRecord:
     """The record, with its strings looked up in the table of its site-day (read from its header)."""
     (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
-     count, last_path, previous_path, burst) = _HEADER.unpack_from(data)
+     count, last_path, previous_path, burst, funnels) = _HEADER.unpack_from(data)
     strings = strings_of(site, day)
     pairs = struct.unpack_from(f"<{2 * count}I", data, _HEADER.size)
     text = strings.strings
+    marks = _HEADER.size + 8 * count + FUNNEL_ENTRY * funnels
     return VisitorRecord(
         site,
         day,
@@ -126,8 +131,9 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
         tuple((text[pairs[i]], text[pairs[i + 1]]) for i in range(0, len(pairs), 2)),
         text[last_path],
         text[previous_path],
-        data[_HEADER.size + 8 * count :],
+        data[marks:],
         burst,
+        data[marks - FUNNEL_ENTRY * funnels : marks],
     )
 
 

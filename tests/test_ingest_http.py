@@ -23,6 +23,21 @@ def test_umami_pageview_is_counted_with_every_dimension(server: Server) -> None:
         ("source", "newsletter"), ("utm_source", "newsletter"), ("utm_medium", "email"), ("utm_campaign", "launch"),
         ("country", "DE"), ("browser", "Safari"), ("os", "iOS"), ("device", "mobile"), ("screen", "laptop"), ("language", "en-US"),
     }
+    # ... and the segment cells that pair two of them (collector.model.SEGMENTS); the page's
+    # sources are its channels, here told by the campaign's medium.
+    expect |= {
+        (f"{pivot}>{listed}", f"{a}\x1f{b}")
+        for pivot, listed, a, b in [
+            ("source", "page", "newsletter", "/pricing"), ("source", "entry_page", "newsletter", "/pricing"),
+            ("source", "country", "newsletter", "DE"), ("source", "device", "newsletter", "mobile"),
+            ("utm_campaign", "page", "launch", "/pricing"), ("utm_campaign", "entry_page", "launch", "/pricing"),
+            ("utm_campaign", "country", "launch", "DE"), ("utm_campaign", "device", "launch", "mobile"),
+            ("country", "page", "DE", "/pricing"), ("country", "source", "DE", "newsletter"),
+            ("device", "page", "mobile", "/pricing"), ("device", "source", "mobile", "newsletter"),
+            ("page", "source", "/pricing", "Email"), ("page", "country", "/pricing", "DE"),
+            ("page", "device", "/pricing", "mobile"), ("page", "entry_page", "/pricing", "/pricing"),
+        ]
+    }
     assert {(dim, value) for (_, dim, value) in rows} == expect
     assert rows[(day, "total", "")]["pageviews"] == 1
     assert rows[(day, "total", "")]["visitors"] == 1
