@@ -114,7 +114,7 @@ for _segment in SEGMENTS:
         _BY_GOAL.setdefault(_other, []).append((_segment.key, _goal_first))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def visit_cells(values: VisitValues) -> tuple[tuple[str, str], ...]:
     """The visit's segment cells (key, value): a pair of its values per declared visit segment.
 

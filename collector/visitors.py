@@ -12,6 +12,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collector.model import BY_KEY, SLOTS
+
 VisitValues = tuple[tuple[str, str], ...]
 _MARK = struct.Struct("<I")
 
@@ -61,6 +63,11 @@ MAX_PAGEVIEWS = 0xFFFF
 MAX_BURST = 0xFF
 MAX_PAIRS = 0xFF  # (dimension, value) pairs a record can hold; a visit has about a dozen
 FUNNEL_ENTRY = 5  # bytes per funnel in ``VisitorRecord.funnels``
+# A (slot, value) pair: the slot is one of a fixed few (model.SLOTS, or a dimension), so a byte names it; the value
+# a 4-byte string number. 5 bytes, not 8: a dozen pairs a visit, a record per visitor of the day.
+_SLOT_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*SLOTS, *BY_KEY)))
+_SLOT_CODE: dict[str, int] = {key: code for code, key in enumerate(_SLOT_KEYS)}
+_PAIR = struct.calcsize("<BI")
 
 
 class Strings:
@@ -106,8 +113,8 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
         min(record.burst, MAX_BURST),
         len(record.funnels) // FUNNEL_ENTRY,
     )
-    numbers = [number(text) for pair in values for text in pair]
-    return header + struct.pack(f"<{len(numbers)}I", *numbers) + record.funnels + record.counted
+    fields = [item for slot, value in values for item in (_SLOT_CODE[slot], number(value))]
+    return header + struct.pack("<" + "BI" * len(values), *fields) + record.funnels + record.counted
 
 
 def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRecord:
@@ -115,9 +122,9 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
     (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
      count, last_path, previous_path, burst, funnels) = _HEADER.unpack_from(data)
     strings = strings_of(site, day)
-    pairs = struct.unpack_from(f"<{2 * count}I", data, _HEADER.size)
+    pairs = struct.unpack_from("<" + "BI" * count, data, _HEADER.size)
     text = strings.strings
-    marks = _HEADER.size + 8 * count + FUNNEL_ENTRY * funnels
+    marks = _HEADER.size + _PAIR * count + FUNNEL_ENTRY * funnels
     return VisitorRecord(
         site,
         day,
@@ -128,7 +135,7 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
         bool(bounced),
         page_scroll,
         previous_scroll,
-        tuple((text[pairs[i]], text[pairs[i + 1]]) for i in range(0, len(pairs), 2)),
+        tuple((_SLOT_KEYS[pairs[i]], text[pairs[i + 1]]) for i in range(0, len(pairs), 2)),
         text[last_path],
         text[previous_path],
         data[marks:],
