@@ -25,6 +25,7 @@ from collector import endpoints, metrics, spill, tracker
 from collector.accesslog import AccessLog, BatchedAccessLog, flush_access_logs
 from collector.aggregator import Aggregator
 from collector.bodylimit import BodyLimit
+from collector.budget import SegmentBudget
 from collector.config import Settings
 from collector.flusher import Flusher
 from collector.housekeeping import Housekeeping
@@ -103,14 +104,18 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         await _seed_guard(store, state, clock())
         collector = Collector(settings, sites, geo, salts, state, aggregator, clock, figures)
         spill_file = spill.claim(settings.data_dir)
-        flusher = Flusher(aggregator, store, settings.flush_interval, spill_file, metrics=figures)
+        budget = SegmentBudget(store, sites, settings.segment_min_visitors, settings.flush_interval, clock)
+        flusher = Flusher(
+            aggregator, store, settings.flush_interval, spill_file, metrics=figures, written=budget.written
+        )
         figures.watch(flusher, state)
         spilled = flusher.restore_spilled()  # what the last stop could not write, written before anything new
         if spilled is not None:
             state.seed(spilled.daily)
         retention = Retention(store, sites, settings.retention_days, clock)
-        housekeeping = Housekeeping(sites, salts, state, geo, clock, retention=retention)
+        housekeeping = Housekeeping(sites, salts, state, geo, clock, retention=retention, budget=budget)
         await housekeeping.attempt(housekeeping.close_days)  # a locked database must not keep it from starting
+        await housekeeping.attempt(budget.fold_due)  # closed days a stop left unfolded
         app.state.store, app.state.collector, app.state.day_state = store, collector, state
         app.state.flusher, app.state.housekeeping = flusher, housekeeping
         app.state.health = metrics.Health(store, state, flusher)

@@ -27,7 +27,9 @@ from collector.urls import normalize_hostname
 
 
 class CliError(Exception):
-    """An operator mistake; the message is the whole explanation."""
+    """An operator mistake; the message is the whole explanation, ``status`` the exit status."""
+
+    status = 1
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
@@ -329,32 +331,71 @@ def find_site(sites: Sequence[Site], key: str) -> Site:
     raise CliError(f"no site {key!r}: `crumbless site list` shows the sites")
 
 
+class FilterUsageError(CliError):
+    """A ``--filter`` that names no filter: a usage mistake, exit status 2 as argparse's own."""
+
+    status = 2
+
+
 async def stats(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboard import conversions, filters
     from dashboard.stats import Range, report
 
     async def work(store: Store) -> int:
         site = find_site(await store.sites(), args.site)
+        try:
+            narrowed = None if args.filter is None else filters.parse(args.filter, site, separator="=")
+        except filters.FilterError as exc:
+            raise FilterUsageError(f"--filter: {exc}") from None
         local_today = datetime.now(site.tz).date()
         last = _date(args.to_date, local_today, "--to")
         first = _date(args.from_date, last if args.to_date else local_today, "--from")
         if first > last:
             raise CliError("--from must not be after --to")
-        result = await report(store, site, Range(first, last), limit=args.limit)
+        result = await report(store, site, Range(first, last), limit=args.limit, filter=narrowed)
+        if narrowed is None:  # the goals' and funnels' figures are the whole site's
+            result.update(await conversions.report(store, site, Range(first, last)))  # "goals" and "funnels"
         print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_report(result))
         return 0
 
     return await _with_store(settings, work)
 
 
+_FIGURE_NAMES = {"views_per_visit": "views/visit", "bounce_rate": "bounce rate", "visit_duration": "visit duration"}
+_FIGURE_UNITS = {"bounce_rate": "%", "conversion_rate": "%", "visit_duration": "s"}
+
+
+def _filtered_lines(result: dict[str, Any]) -> list[str]:
+    """A filtered report's filter and the figures its rows have (the others are left out rather than 0)."""
+    shown = [
+        f"{_FIGURE_NAMES.get(key, key.replace('_', ' '))} {value}{_FIGURE_UNITS.get(key, '')}"
+        for key, value in result["totals"].items()
+        if value is not None
+    ]
+    missing = [dim for dim, rows in result["top"].items() if rows is None]
+    return [
+        f"{result['site']['domain']}  {result['from']} to {result['to']}  ({result['site']['timezone']})",
+        f"  filter: {result['filter']['dimension']} = {result['filter']['value']}",
+        "",
+        "  " + "   ".join(shown),
+        "",
+        "  not available with this filter: " + ", ".join(missing),
+    ]
+
+
 def format_report(result: dict[str, Any]) -> str:
     totals = result["totals"]
-    lines = [
-        f"{result['site']['domain']}  {result['from']} to {result['to']}  ({result['site']['timezone']})",
-        "",
-        f"  visitors {totals['visitors']}   visits {totals['visits']}   pageviews {totals['pageviews']}   "
-        f"views/visit {totals['views_per_visit']}   bounce rate {totals['bounce_rate']}%   "
-        f"visit duration {totals['visit_duration']}s   events {totals['events']}",
-    ]
+    lines = (
+        _filtered_lines(result)
+        if "filter" in result
+        else [
+            f"{result['site']['domain']}  {result['from']} to {result['to']}  ({result['site']['timezone']})",
+            "",
+            f"  visitors {totals['visitors']}   visits {totals['visits']}   pageviews {totals['pageviews']}   "
+            f"views/visit {totals['views_per_visit']}   bounce rate {totals['bounce_rate']}%   "
+            f"visit duration {totals['visit_duration']}s   events {totals['events']}",
+        ]
+    )
     for dim, rows in result["top"].items():
         if not rows:
             continue
@@ -362,7 +403,10 @@ def format_report(result: dict[str, Any]) -> str:
         for row in rows:
             figures = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("value", "event", "key", "prop_value"))
             lines.append(f"    {row['value'] or '/'}  {figures}")
-    if result["dropped"]:
+    from dashboard.conversions import text_lines
+
+    lines += text_lines(result)
+    if result.get("dropped"):
         lines += ["", "  dropped: " + ", ".join(f"{k} {v}" for k, v in result["dropped"].items())]
     return "\n".join(lines)
 
@@ -481,6 +525,12 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--limit", type=_option_number(1, 1000), default=10, help="rows per dimension (default 10, at most 1000)"
     )
+    st.add_argument(
+        "--filter",
+        metavar="DIM=VALUE",
+        help="the figures of one value: source=Google, page=/donate, goal=NAME (dimensions: "
+        "source, utm_campaign, country, device, page, goal)",
+    )
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(run=stats)
 
@@ -510,8 +560,10 @@ def parser() -> argparse.ArgumentParser:
     )
     au.set_defaults(run=audit)
 
+    from collector.cli_goals import add_commands as add_goal_commands  # goals and funnels (docs/api.md)
     from collector.transfer.command import add_commands  # import and export (docs/import.md)
 
+    add_goal_commands(commands)
     add_commands(commands)
     return top
 
@@ -559,7 +611,7 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(outcome) if asyncio.iscoroutine(outcome) else int(outcome)
     except (CliError, ConfigError, StoreError) as exc:
         print(f"crumbless: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.status if isinstance(exc, CliError) else 1
     except KeyboardInterrupt:
         return 130
 

@@ -59,6 +59,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; "
                                             "older daily and hourly rows are deleted once a day. "
                                             "`0` keeps them forever."),
+    Option("CRUMBLESS_SEGMENT_MIN_VISITORS", "3", "Fewest visitors a segment cell (a pair such as source × page, "
+                                                  "read under a dashboard filter) keeps once its local day is over; "
+                                                  "smaller cells fold into the filter value's `(other)`. `1` keeps "
+                                                  "every cell."),
     Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; "
                                            "the rest fold into `(other)`."),
     Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each, plus about "
@@ -103,6 +107,7 @@ class Settings:
     log_level: str
     admin_password: str
     retention_days: int = 0
+    segment_min_visitors: int = 3
     database_url: str = ""
     redis_url: str = ""
     metrics_allow: tuple[Network, ...] = ()
@@ -260,6 +265,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_level=_level("CRUMBLESS_LOG_LEVEL", get("CRUMBLESS_LOG_LEVEL")),
         admin_password=get("CRUMBLESS_ADMIN_PASSWORD"),
         retention_days=_int("CRUMBLESS_RETENTION_DAYS", get("CRUMBLESS_RETENTION_DAYS"), 0),
+        segment_min_visitors=_int("CRUMBLESS_SEGMENT_MIN_VISITORS", get("CRUMBLESS_SEGMENT_MIN_VISITORS"), 1),
         database_url=_url("CRUMBLESS_DATABASE_URL", get("CRUMBLESS_DATABASE_URL"), _DATABASE_SCHEMES),
         redis_url=_url("CRUMBLESS_REDIS_URL", get("CRUMBLESS_REDIS_URL"), _REDIS_SCHEMES),
         metrics_allow=parse_networks("CRUMBLESS_METRICS_ALLOW", get("CRUMBLESS_METRICS_ALLOW")),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from collector.aggregator import Aggregator, Batch
 from collector.metrics import Metrics
@@ -45,6 +46,7 @@ class Flusher:
         spill: SpillFile | None = None,
         stop_budget: float = STOP_BUDGET_S,
         metrics: Metrics | None = None,
+        written: Callable[[Batch], None] | None = None,
     ) -> None:
         self.aggregator = aggregator
         self.store = store
@@ -52,6 +54,8 @@ class Flusher:
         self.spill = spill
         self.stop_budget = stop_budget
         self.metrics = Metrics() if metrics is None else metrics
+        self.written = written
+        """Told of every batch once it is in the store (the segment budget notes its closed days)."""
         self.failures = 0
         self._failed: Batch | None = None  # the batch a store refused, retried before anything newer
         self._failed_holds_spill = False  # ... and it holds what the last stop spilled: the file stays
@@ -99,6 +103,8 @@ class Flusher:
             log.warning("flush failed, %d counter rows kept in memory for the next try: %s", len(batch), exc)
             return False
         took = time.perf_counter() - started
+        if self.written is not None:
+            self.written(batch)
         self.metrics.flushed(took, len(batch))
         log.debug("flushed %d counter rows in %.1f ms", len(batch), took * 1000)
         return True

@@ -4,6 +4,7 @@ and deleting aggregate rows that retention no longer keeps.
 When a site's local day is over, its salt is erased (so that day's hashes can never be
 recomputed) and its visitor records and cardinality sets are dropped from the day's state. This
 runs at start too, so a server that was down over midnight erases the old salt before counting.
+Once the day's last counters are written, its small segment cells fold away (``collector.budget``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from collector.budget import SegmentBudget
 from collector.identity import Salts
 from collector.localtime import today
 from collector.retention import Retention
@@ -35,6 +37,7 @@ class Housekeeping:
         geo: CountryLookup,
         clock: Callable[[], float] = time.time,
         retention: Retention | None = None,
+        budget: SegmentBudget | None = None,
     ) -> None:
         self.sites = sites
         self.salts = salts
@@ -42,6 +45,7 @@ class Housekeeping:
         self.geo = geo
         self.clock = clock
         self.retention = retention
+        self.budget = budget
         self._open_day: dict[int, int] = {}
         self._evicted_seen = 0
 
@@ -65,6 +69,8 @@ class Housekeeping:
             self.salts.persist_pending,
             self.close_days,
         ]
+        if self.budget is not None:
+            chores.append(self.budget.fold_due)
         if self.retention is not None:
             chores.append(self.retention.delete_expired)  # does its work at most once a day
         for chore in chores:

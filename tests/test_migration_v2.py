@@ -199,7 +199,8 @@ def test_migration_reaches_the_latest_version_and_keeps_the_sites(migrated: Migr
 def test_stats_json_is_what_schema3_printed(stats_json: Callable[..., Any], domain: str, span: str) -> None:
     """Every figure, every row and its order; ``json.dumps`` also tells 0 from 0.0 and checks key order."""
     first, last = span.split("..")
-    expected = without_empty_figures(RECORDED["stats"][domain][span])
+    # Goals and funnels came with schema 8, after the recording: a migrated site has none defined.
+    expected = {**without_empty_figures(RECORDED["stats"][domain][span]), "goals": [], "funnels": []}
     actual = stats_json(domain, first, last)
     assert actual == expected
     assert json.dumps(actual, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)

@@ -20,7 +20,7 @@ import pytest
 from collector.aggregator import Aggregator, Batch
 from collector.config import Settings, for_database
 from collector.localtime import day_number
-from collector.model import COUNTERS, HOURLY_COUNTERS, LIST_BY_KEY, PAGEVIEWS, VISITORS
+from collector.model import COUNTERS, FILTERED, HOURLY_COUNTERS, LIST_BY_KEY, PAGEVIEWS, VISITORS, segment_value
 from collector.store import SaltStore, Store, StoreError, opened_store
 from tests.services import postgres_settings
 
@@ -154,6 +154,75 @@ def test_search_matches_values_that_contain_it_ignoring_case(run: Any) -> None:
         return [value for value, _ in rows], matched
 
     assert run(work) == (["/Docs/Install", "/docs", "/Ünïcode/docs"], 3)
+
+
+def test_a_pivot_values_cells_are_read_alone_and_without_the_pivot(run: Any) -> None:
+    """``within``: only the cells of that pivot value (not of a value it is the start of), over days and
+    whole months alike, searched and ranked on what remains; ``top`` gives the same rows."""
+    listing = FILTERED[("source", "page")]
+    first = DAY - 70  # two whole months (read from ``monthly``) and runs of days
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        site = await _site(store)
+        counts = Aggregator()
+        for day, pivot, page, visitors in (
+            (DAY, "Gööгle", "/a", 3),
+            (DAY - 40, "Gööгle", "/a", 2),
+            (DAY, "Gööгle", "/b", 4),
+            (DAY, "Gööгle", "/Docs", 1),
+            (DAY, "Gööгlebot", "/a", 9),
+            (DAY, "", "/a", 5),
+        ):
+            counts.add(site, day, listing.dimension, segment_value(pivot, page), VISITORS, visitors)
+            counts.add(site, day, listing.dimension, segment_value(pivot, page), PAGEVIEWS, 2 * visitors)
+        await store.write_counts(counts.drain())
+        rows = await store.breakdown(site, listing, first, DAY, 10, within="Gööгle")
+        second = await store.breakdown(site, listing, first, DAY, 1, offset=1, within="Gööгle")
+        searched = await store.breakdown(site, listing, first, DAY, 10, search="DOCS", within="Gööгle")
+        direct = await store.breakdown(site, listing, first, DAY, 10, within="")
+        top = await store.top(site, listing, first, DAY, 2, within="Gööгle")
+        none = await store.breakdown(site, listing, first, DAY, 10, within="Nobody")
+        return rows, second, searched, direct, top, none
+
+    rows, second, searched, direct, top, none = run(work)
+    assert rows == (
+        [
+            ("/a", {"visitors": 5, "pageviews": 10}),
+            ("/b", {"visitors": 4, "pageviews": 8}),
+            ("/Docs", {"visitors": 1, "pageviews": 2}),
+        ],
+        3,
+    )
+    assert second == ([("/b", {"visitors": 4, "pageviews": 8})], 3)
+    assert searched == ([("/Docs", {"visitors": 1, "pageviews": 2})], 1)
+    assert direct == ([("/a", {"visitors": 5, "pageviews": 10})], 1)
+    assert top == rows[0][:2]
+    assert none == ([], 0)
+
+
+def test_one_values_totals_and_days(run: Any) -> None:
+    async def work(store: Store) -> tuple[Any, ...]:
+        site = await _site(store)
+        counts = Aggregator()
+        rows = ((DAY, "Google", 3), (DAY - 2, "Google", 2), (DAY - 45, "Google", 7), (DAY, "Bing", 1))
+        for day, value, visitors in rows:
+            counts.add(site, day, "source", value, VISITORS, visitors)
+            counts.add(site, day, "source", value, PAGEVIEWS, 10 * visitors)
+        await store.write_counts(counts.drain())
+        return (
+            await store.value_totals(site, "source", "Google", DAY - 70, DAY),
+            await store.value_totals(site, "source", "Google", DAY - 3, DAY),
+            await store.value_totals(site, "source", "Nobody", DAY - 70, DAY),
+            await store.value_series(site, "source", "Google", DAY - 3, DAY),
+        )
+
+    long_range, short_range, nobody, series = run(work)
+    assert set(long_range) == set(COUNTERS)
+    assert (long_range["visitors"], long_range["pageviews"], long_range["visits"]) == (12, 120, 0)
+    assert (short_range["visitors"], short_range["pageviews"]) == (5, 50)
+    assert nobody == dict.fromkeys(COUNTERS, 0)
+    assert [(day, row["visitors"], row["pageviews"]) for day, row in series] == [(DAY - 2, 2, 20), (DAY, 3, 30)]
+    assert set(series[0][1]) == set(COUNTERS)
 
 
 def test_a_password_change_replaces_the_session_key(run: Any) -> None:

@@ -13,6 +13,7 @@ One module per job:
 * ``database`` — reading the database read-only (the SQLite file, or a PostgreSQL database);
 * ``schema`` — the known schema, derived from the migrations, and identifier-like columns/values;
 * ``salts`` and ``sqlitefile`` — salt age, carved salt records, and zeroed free pages;
+* ``segments`` — the privacy budget: one value per row of counters, no small segment cell of a closed day;
 * ``configuration`` — settings that would log identifiers or let clients forge them;
 * ``persistence`` — a scale-out deployment's Redis, which must keep nothing on disk;
 * ``report`` — the human and the JSON report; ``selftest`` — planting known leaks in a scratch copy.
@@ -35,6 +36,7 @@ from collector.audit.pending import check_spill_files
 from collector.audit.persistence import check_redis
 from collector.audit.salts import CurrentSalts, carve_range, check_carved, check_free_pages, check_salt_rows
 from collector.audit.schema import SQLITE_ONLY, check_rows, check_schema, postgres_schema, reference
+from collector.audit.segments import check_small_cells, check_value_columns
 from collector.config import Settings, redacted
 from collector.referrers import Address
 
@@ -59,7 +61,7 @@ def audit(
     check_settings(settings, known.secure_delete, report)
     sites: Sites = {}
     if settings.database_url:
-        current = _check_postgres(settings.database_url, postgres_schema(known.schema), rules, report, sites)
+        current = _check_postgres(settings, postgres_schema(known.schema), rules, now, report, sites)
     else:
         current = _check_database(settings, known.schema, rules, now, report, sites)
     if settings.redis_url:
@@ -84,9 +86,12 @@ def _check_database(
         try:
             live = db.schema()
             check_schema(live, known, report)
+            check_value_columns(live, report)
             check_rows(db, live, rules, report)
             if "sites" in live.tables:
                 sites.update(db.sites())
+            if {"daily", "dim_values"} <= live.tables.keys():
+                check_small_cells(db, sites, settings.segment_min_visitors, now, report)
             current = check_salt_rows(db, now, report) if {"salts", "sites"} <= live.tables.keys() else CurrentSalts()
         finally:
             db.close()
@@ -98,11 +103,12 @@ def _check_database(
 
 
 def _check_postgres(
-    url: str, known: Schema, rules: AddressRules, report: Report, sites: Sites
+    settings: Settings, known: Schema, rules: AddressRules, now: float, report: Report, sites: Sites
 ) -> CurrentSalts:
     """Schema and rows, as for SQLite (and ``sites`` filled); the checks of the SQLite file itself do not apply."""
     import psycopg
 
+    url = settings.database_url
     label = f"PostgreSQL {redacted(url)}"
     report.skip(label, (
         "its files are the server's: the byte-level checks (carved salts, free pages, WAL) are for the SQLite file; "
@@ -120,9 +126,12 @@ def _check_postgres(
                     "salts in PostgreSQL: its DELETE cannot erase them from the server's files and WAL; "
                     "in scale-out mode they belong in Redis alone"
                 )))  # fmt: skip
+            check_value_columns(live, report)
             check_rows(db, live, rules, report)
             if "sites" in live.tables:
                 sites.update(db.sites())
+            if {"daily", "dim_values"} <= live.tables.keys():
+                check_small_cells(db, sites, settings.segment_min_visitors, now, report)
         finally:
             db.close()
     except psycopg.Error as exc:

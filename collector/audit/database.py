@@ -23,6 +23,7 @@ from collector import model
 from collector.audit.addresses import mask, mask_all
 from collector.model import BY_KEY
 from collector.referrers import host_address
+from collector.store.segments import OTHER_CELLS, SEGMENT_CODES
 
 HASH_SIZED = 1 << 48
 """Integers this large are no counter, day or id Crumbless stores; a 64-bit visitor hash almost always is."""
@@ -34,6 +35,16 @@ whole, as a host: there ``3325256769`` is the integer spelling of an address, wh
 name it is a number."""
 
 _HEX_RUN = "*" + "[0-9a-fA-F]" * 16 + "*"
+
+
+def _small_cells_sql(mark: str) -> str:
+    """A site's segment cells before a day with 0 < visitors < k, but for plain ``(other)`` cells;
+    by the primary key's prefix (site, dim, day)."""
+    return (
+        "SELECT d.dim, d.day, v.value FROM daily AS d JOIN dim_values AS v ON v.id = d.value "
+        f"WHERE d.site = {mark} AND d.dim IN ({', '.join(map(str, SEGMENT_CODES))}) AND d.day < {mark} "
+        f"AND d.visitors > 0 AND d.visitors < {mark} AND v.value NOT LIKE {mark} ORDER BY d.dim, d.day"
+    )
 
 
 Sites = dict[int, tuple[str, str]]
@@ -99,6 +110,11 @@ class Database(Protocol):
         """Site id → (domain, IANA time zone)."""
         ...
 
+    def small_segment_cells(self, site: int, before_day: int, min_visitors: int) -> list[tuple[int, int, str]]:
+        """(dim code, day, text) of the site's segment cells of days before ``before_day`` with
+        0 < visitors < ``min_visitors``, plain ``(other)`` cells left out (``segments`` judges)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -155,6 +171,10 @@ class SQLiteDatabase:
 
     def sites(self) -> dict[int, tuple[str, str]]:
         return {int(i): (str(d), str(tz)) for i, d, tz in self.db.execute("SELECT id, domain, timezone FROM sites")}
+
+    def small_segment_cells(self, site: int, before_day: int, min_visitors: int) -> list[tuple[int, int, str]]:
+        rows = self.db.execute(_small_cells_sql("?"), (site, before_day, min_visitors, OTHER_CELLS))
+        return [(int(dim), int(day), str(text)) for dim, day, text in rows]
 
 
 def _quote(name: str) -> str:
@@ -301,6 +321,10 @@ class PostgresDatabase:
     def sites(self) -> dict[int, tuple[str, str]]:
         rows = self.db.execute("SELECT id, domain, timezone FROM sites").fetchall()
         return {int(i): (str(d), str(tz)) for i, d, tz in rows}
+
+    def small_segment_cells(self, site: int, before_day: int, min_visitors: int) -> list[tuple[int, int, str]]:
+        rows = self.db.execute(_small_cells_sql("%s"), (site, before_day, min_visitors, OTHER_CELLS)).fetchall()
+        return [(int(dim), int(day), str(text)) for dim, day, text in rows]
 
     def suspicious_types(self) -> Iterator[tuple[str, str, str]]:
         """(table, column, type) of columns whose type is made for what Crumbless never keeps."""

@@ -16,6 +16,7 @@ SCHEMA = "schema"        # a table, column or trigger that could hold identifier
 SALT = "salt"            # a salt row older than allowed, or the bytes of a deleted salt
 RESIDUE = "residue"      # deleted data left in the database file's free pages
 CONFIG = "config"        # a setting that would store or log identifiers, or let clients choose them
+SEGMENT = "segment"      # a segment cell of a closed day with fewer visitors than the privacy budget's k
 UNCHECKED = "unchecked"  # something the audit could not inspect, so it cannot vouch for it
 
 MAX_FINDINGS = 1000

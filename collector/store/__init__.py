@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from collector.aggregator import Batch
+from collector.goals import Funnel, FunnelWindow, Goal, GoalKind
 from collector.model import TopList
 from collector.sites import Site
 from collector.store.errors import StoreError
@@ -33,8 +34,10 @@ __all__ = [
     "ImportStore",
     "CounterReader",
     "CounterWriter",
+    "GoalStore",
     "Row",
     "SaltStore",
+    "SegmentStore",
     "SiteStore",
     "Store",
     "StoreError",
@@ -128,6 +131,23 @@ class RetentionStore(Protocol):
         ...
 
 
+class SegmentStore(Protocol):
+    """The privacy budget's use (``collector.budget``): small segment cells of closed days fold away."""
+
+    async def fold_segments(self, site: int, first_day: int, last_day: int, min_visitors: int) -> int:
+        """Fold every segment cell (a daily row of a ``model.SEGMENTS`` dimension) of the site's days
+        in the range with fewer than ``min_visitors`` visitors into its pivot's ``(other)`` cell of
+        the same day and segment: every counter added there and the cell deleted, in the months'
+        roll-up too, and the text of values no row refers to any more deleted, out of the database's
+        files where it can. A pivot's ``(other)`` cell stays whatever its size: it is an aggregate.
+        Returns how many cells were folded; idempotent; nothing to do with ``min_visitors`` <= 1."""
+        ...
+
+    async def last_counted_day(self, site: int, before_day: int) -> int | None:
+        """The site's last day before ``before_day`` with counters, None if it has none."""
+        ...
+
+
 @runtime_checkable
 class SaltStore(Protocol):
     async def load_salt(self, site: int, day: int) -> bytes | None: ...
@@ -167,6 +187,7 @@ class CounterReader(Protocol):
         limit: int,
         offset: int = 0,
         search: str = "",
+        within: str | None = None,
     ) -> tuple[list[tuple[str, Row]], int]:
         """One page of a list's values in its order, and how many values match in all.
 
@@ -175,14 +196,29 @@ class CounterReader(Protocol):
         list's pageviews if it shows them, both descending, then the value. ``search`` matches
         values that contain it, ignoring case. Values whose ranking counter sums to 0 over the
         range are left out.
+
+        ``within`` is a segment's pivot value (``model.segment_value``): then only the cells of that
+        pivot value are read, and their values come without it (``search`` matches what remains).
         """
         ...
 
     async def top(
-        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int
+        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int, within: str | None = None
     ) -> list[tuple[str, Row]]:
-        """Exactly ``breakdown(site, listing, first_day, last_day, limit)``'s rows (no count, no
-        search), read however is fastest: the overview's lists over long ranges."""
+        """Exactly ``breakdown(site, listing, first_day, last_day, limit, within=within)``'s rows (no
+        count, no search), read however is fastest: the overview's lists over long ranges."""
+        ...
+
+    async def value_totals(self, site: int, dim: str, value: str, first_day: int, last_day: int) -> Row:
+        """One value's row of a dimension summed over the days (every counter, 0 without data): a
+        filtered overview's cards."""
+        ...
+
+    async def value_series(
+        self, site: int, dim: str, value: str, first_day: int, last_day: int
+    ) -> list[tuple[int, Row]]:
+        """One value's row of a dimension per day, oldest first; days without data are absent (a
+        filtered overview's chart: there are no per-value hourly rows)."""
         ...
 
     async def has_data(self, site: int) -> bool: ...
@@ -288,11 +324,20 @@ class ImportStore(Protocol):
     """Imported history: added in one transaction, recorded, replaceable (``collector.transfer``)."""
 
     async def add_import(
-        self, site: int, source: str, days: tuple[int, int], batch: Batch, replace: bool = False
+        self,
+        site: int,
+        source: str,
+        days: tuple[int, int],
+        batch: Batch,
+        replace: bool = False,
+        fold_through: int | None = None,
+        min_visitors: int = 1,
     ) -> ImportRecord:
         """Add ``batch`` and record it as an import of ``source`` over ``days`` (first, last), in one
         transaction. StoreError, and nothing written, if an earlier import overlaps those days,
-        unless ``replace``: then the rows each overlapping import added are subtracted first."""
+        unless ``replace``: then the rows each overlapping import added are subtracted first.
+        With ``fold_through`` (the site's last closed day), the days imported up to it fold their
+        segment cells under ``min_visitors`` in the same transaction (``SegmentStore.fold_segments``)."""
         ...
 
     async def imports(self, site: int) -> list[ImportRecord]:
@@ -304,8 +349,63 @@ class ImportStore(Protocol):
         ...
 
 
+class GoalStore(Protocol):
+    """A site's goals and funnels (``collector.goals``); deleted with the site. ``sites()`` carries
+    them on each ``Site`` (``Site.conversions``), which is how the ingest path matches hits against them."""
+
+    async def add_goal(
+        self,
+        site: int,
+        name: str,
+        kind: GoalKind,
+        event: str,
+        prop_key: str,
+        prop_value: str,
+        page: str,
+        first_day: int,
+    ) -> Goal:
+        """A new goal counted live from ``first_day`` (the site-local day it is defined on); StoreError
+        for a name the site has already or a definition that is not one (``conversions.checked_goal``).
+        A ``backfillable`` goal gets, in the same transaction, its rows for every earlier day still
+        stored, from the event's or the page's rows (a page's pageviews are its conversions)."""
+        ...
+
+    async def goals(self, site: int) -> list[Goal]:
+        """The site's goals, oldest first."""
+        ...
+
+    async def delete_goal(self, site: int, goal: int) -> bool:
+        """Delete one of the site's goals with the funnels it is a step of and every row naming it
+        (its goal rows and the segment rows pairing it); False, and nothing deleted, if it has no such goal."""
+        ...
+
+    async def add_funnel(
+        self, site: int, name: str, steps: Sequence[int], window: FunnelWindow, first_day: int
+    ) -> Funnel:
+        """A new funnel of 2–8 steps, each one of the site's goals (in order); StoreError otherwise,
+        or for a name the site has already."""
+        ...
+
+    async def funnels(self, site: int) -> list[Funnel]:
+        """The site's funnels, oldest first."""
+        ...
+
+    async def delete_funnel(self, site: int, funnel: int) -> bool:
+        """Delete one of the site's funnels and its step rows; False if it has no such funnel."""
+        ...
+
+
 class Store(
-    CounterWriter, RetentionStore, CounterReader, SiteStore, AccountStore, AnnotationStore, ImportStore, Protocol
+    CounterWriter,
+    RetentionStore,
+    SegmentStore,
+    CounterReader,
+    SiteStore,
+    AccountStore,
+    AnnotationStore,
+    ImportStore,
+    GoalStore,
+    Protocol,
 ):
     """Everything above but salts, as every implementation provides it; closed by ``close``.
 

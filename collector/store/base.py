@@ -13,13 +13,25 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from collector.aggregator import Batch
+from collector.goals import Funnel, FunnelWindow, Goal, GoalKind
 from collector.model import BY_CODE, COUNTERS, HOURLY_COUNTERS, TOTAL, TopList
 from collector.sites import Site
-from collector.store import Annotation, ApiToken, ImportRecord, Row, User, imports, new_session_key
+from collector.store import (
+    Annotation,
+    ApiToken,
+    ImportRecord,
+    Row,
+    User,
+    conversions,
+    imports,
+    new_session_key,
+    segments,
+)
 from collector.store.errors import StoreError
 from collector.store.queries import Connection, Queries, batch_rows, to_json
 
@@ -49,6 +61,12 @@ def _one(db: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     return db.execute(sql, params).fetchone()
 
 
+def _with_conversions(db: Connection, sites: list[Site], only: int | None = None) -> list[Site]:
+    """``sites`` with their goals and funnels attached: two queries for all of them (or for ``only``)."""
+    found = conversions.conversions(db, only)
+    return [replace(site, conversions=found[site.id]) if site.id in found else site for site in sites]
+
+
 def _statement(sql: str, *params: Any) -> Work[None]:
     """A write that is one statement (atomic on its own)."""
 
@@ -56,6 +74,16 @@ def _statement(sql: str, *params: Any) -> Work[None]:
         db.execute(sql, params)
 
     return run
+
+
+@dataclass(frozen=True)
+class _Imported:
+    record: ImportRecord
+    folded: int
+
+    def __bool__(self) -> bool:
+        """What ``_erase`` asks of its job's result: whether anything was deleted (folded cells)."""
+        return self.folded > 0
 
 
 class SQLStore(ABC):
@@ -71,6 +99,8 @@ class SQLStore(ABC):
         ("share_links", "site"),
         ("annotations", "site"),
         ("imports", "site"),
+        ("funnels", "site"),
+        ("goals", "site"),
         ("sites", "id"),
     )
     """Every table with rows about a site, and the column naming it; the site's own row last."""
@@ -126,6 +156,30 @@ class SQLStore(ABC):
 
         return await self._erase(delete, "delete_before")
 
+    async def fold_segments(self, site: int, first_day: int, last_day: int, min_visitors: int) -> int:
+        """A read first, for which segments have cells to fold (usually none); then one transaction
+        per group of them (``segments.fold_plan``), each holding the site against flushes (a value's
+        text deleted while a flush looks it up would lose that flush's row), the WAL emptied after
+        each where there is one."""
+        if min_visitors <= 1 or first_day > last_day:
+            return 0
+
+        def plan(db: Connection) -> list[tuple[int, ...]]:
+            return segments.fold_plan(self.queries, db, site, first_day, last_day, min_visitors)
+
+        folded = 0
+        for group in await self._read(plan, "fold_segments"):
+
+            def fold(db: Connection, group: tuple[int, ...] = group) -> int:
+                self._hold_site(db, site)
+                return segments.fold_segments(self.queries, db, site, first_day, last_day, min_visitors, group)
+
+            folded += await self._erase(fold, "fold_segments")
+        return folded
+
+    async def last_counted_day(self, site: int, before_day: int) -> int | None:
+        return await self._read(lambda db: segments.last_counted_day(db, site, before_day), "last_counted_day")
+
     # ── the dashboard's reads ─────────────────────────────────────────────────────────────────
 
     async def totals(self, site: int, first_day: int, last_day: int) -> Row:
@@ -156,14 +210,29 @@ class SQLStore(ABC):
         limit: int,
         offset: int = 0,
         search: str = "",
+        within: str | None = None,
     ) -> tuple[list[tuple[str, Row]], int]:
         def read(db: Connection) -> tuple[list[tuple[str, Row]], int]:
-            return self.queries.breakdown(db, listing, site, first_day, last_day, limit, offset, search)
+            return self.queries.breakdown(db, listing, site, first_day, last_day, limit, offset, search, within)
 
         return await self._read(read, "breakdown")
 
+    async def value_totals(self, site: int, dim: str, value: str, first_day: int, last_day: int) -> Row:
+        def read(db: Connection) -> Row:
+            return self.queries.value_totals(db, site, dim, value, first_day, last_day)
+
+        return await self._read(read, "value_totals")
+
+    async def value_series(
+        self, site: int, dim: str, value: str, first_day: int, last_day: int
+    ) -> list[tuple[int, Row]]:
+        def read(db: Connection) -> list[tuple[int, Row]]:
+            return self.queries.value_series(db, site, dim, value, first_day, last_day)
+
+        return await self._read(read, "value_series")
+
     async def top(
-        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int
+        self, site: int, listing: TopList, first_day: int, last_day: int, limit: int, within: str | None = None
     ) -> list[tuple[str, Row]]:
         """The first ``limit`` values of a list, as ``breakdown`` gives them, without summing every value.
 
@@ -173,10 +242,11 @@ class SQLStore(ABC):
         no more than the month), so once that sum is below the ``limit``-th exact total no unread
         value can enter or tie: the answer is exact. Skewed lists (pages, sources) stop after a
         few dozen values per month; short ranges, and lists that would need to read deep, are
-        simply summed like ``breakdown``.
+        simply summed like ``breakdown``, and so are one pivot value's cells (``within``): few after
+        the day's fold, and one range of the value index.
         """
-        if self.queries.top_is_summed(listing, first_day, last_day):
-            return (await self.breakdown(site, listing, first_day, last_day, limit))[0]
+        if within is not None or self.queries.top_is_summed(listing, first_day, last_day):
+            return (await self.breakdown(site, listing, first_day, last_day, limit, within=within))[0]
         rows = await self._read(lambda db: self.queries.top(db, listing, site, first_day, last_day, limit), "top")
         return rows if rows is not None else (await self.breakdown(site, listing, first_day, last_day, limit))[0]
 
@@ -187,7 +257,7 @@ class SQLStore(ABC):
     # ── sites and share links ─────────────────────────────────────────────────────────────────
 
     async def sites(self) -> list[Site]:
-        return await self._read(self.queries.sites, "sites")
+        return await self._read(lambda db: _with_conversions(db, self.queries.sites(db)), "sites")
 
     async def add_site(self, domain: str, name: str, timezone: str, extra_domains: Sequence[str]) -> Site:
         website_id, extra, now = str(uuid.uuid4()), ",".join(extra_domains), _now()
@@ -208,7 +278,7 @@ class SQLStore(ABC):
                 raise StoreError(f"a site for {domain} already exists") from None
             if updated is None:
                 raise StoreError("no such site")
-            return updated
+            return _with_conversions(db, [updated], site)[0]
 
         return await self._write(update, "update_site")
 
@@ -353,18 +423,88 @@ class SQLStore(ABC):
     # ── imports (collector.transfer) ──────────────────────────────────────────────────────────
 
     async def add_import(
-        self, site: int, source: str, days: tuple[int, int], batch: Batch, replace: bool = False
+        self,
+        site: int,
+        source: str,
+        days: tuple[int, int],
+        batch: Batch,
+        replace: bool = False,
+        fold_through: int | None = None,
+        min_visitors: int = 1,
     ) -> ImportRecord:
+        """The fold in the same transaction: an import killed after its commit leaves no small cell."""
         rows, now = imports.rows_of(batch), _now()  # every number checked before the transaction starts
+        last = days[0] - 1 if fold_through is None or min_visitors <= 1 else min(days[1], fold_through)
 
-        def add(db: Connection) -> ImportRecord:
+        def add(db: Connection) -> _Imported:
             self._hold_site(db, site)
-            return imports.add_import(self.queries, db, site, source, days, batch, rows, replace, now)
+            record = imports.add_import(self.queries, db, site, source, days, batch, rows, replace, now)
+            return _Imported(record, segments.fold_segments(self.queries, db, site, days[0], last, min_visitors))
 
-        return await self._atomic(add, "add_import")
+        # Erased (the file emptied of what the fold deleted) only when there is a fold to do.
+        run = self._erase if last >= days[0] else self._atomic
+        return (await run(add, "add_import")).record
 
     async def imports(self, site: int) -> list[ImportRecord]:
         return await self._read(lambda db: imports.imports(db, site), "imports")
 
     async def daily_rows(self, site: int, first_day: int, last_day: int) -> list[tuple[int, str, str, Row]]:
         return await self._read(lambda db: imports.daily_rows(db, site, first_day, last_day), "daily_rows")
+
+    # ── goals and funnels (collector.goals) ───────────────────────────────────────────────────
+
+    async def add_goal(
+        self,
+        site: int,
+        name: str,
+        kind: GoalKind,
+        event: str,
+        prop_key: str,
+        prop_value: str,
+        page: str,
+        first_day: int,
+    ) -> Goal:
+        goal = conversions.checked_goal(Goal(0, site, name, kind, event, prop_key, prop_value, page, first_day))
+        now = _now()
+
+        def add(db: Connection) -> Goal:
+            self._hold_site(db, site)  # no flush may add to the rows the backfill reads meanwhile
+            try:
+                return conversions.add_goal(self.queries, db, site, goal, now)
+            except self.duplicates:
+                raise conversions.already("goal", goal.name) from None
+
+        return await self._atomic(add, "add_goal")
+
+    async def goals(self, site: int) -> list[Goal]:
+        return await self._read(lambda db: conversions.goals(db, site), "goals")
+
+    async def delete_goal(self, site: int, goal: int) -> bool:
+        def delete(db: Connection) -> bool:
+            self._hold_site(db, site)
+            return conversions.delete_goal(db, site, goal)
+
+        return await self._erase(delete, "delete_goal")
+
+    async def add_funnel(
+        self, site: int, name: str, steps: Sequence[int], window: FunnelWindow, first_day: int
+    ) -> Funnel:
+        funnel, now = Funnel(0, site, name, tuple(steps), window, first_day), _now()
+
+        def add(db: Connection) -> Funnel:
+            try:
+                return conversions.add_funnel(db, site, funnel, now)
+            except self.duplicates:
+                raise conversions.already("funnel", funnel.name.strip()) from None
+
+        return await self._atomic(add, "add_funnel")
+
+    async def funnels(self, site: int) -> list[Funnel]:
+        return await self._read(lambda db: conversions.funnels(db, site), "funnels")
+
+    async def delete_funnel(self, site: int, funnel: int) -> bool:
+        def delete(db: Connection) -> bool:
+            self._hold_site(db, site)
+            return conversions.delete_funnel(db, site, funnel)
+
+        return await self._erase(delete, "delete_funnel")

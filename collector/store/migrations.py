@@ -290,6 +290,39 @@ CREATE TABLE imports (
 CREATE INDEX imports_by_site ON imports (site, first_day);
 """,
     ),
+    (
+        8,
+        # Goals and funnels (collector/goals.py): what a site counts as a conversion, and ordered
+        # lists of goals. A definition names events and paths, never a visitor; ``first_day`` is
+        # the site-local day it counts from. A funnel's steps are its goals' ids as a JSON list.
+        # Ids are never reused (AUTOINCREMENT): counters still in flight for a deleted goal must not
+        # land on a new one. "window" is quoted: it is a keyword in both databases.
+        """
+CREATE TABLE goals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('event', 'page')),
+    event TEXT NOT NULL DEFAULT '',
+    prop_key TEXT NOT NULL DEFAULT '',
+    prop_value TEXT NOT NULL DEFAULT '',
+    page TEXT NOT NULL DEFAULT '',
+    first_day INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (site, name)
+);
+CREATE TABLE funnels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    site INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    "window" TEXT NOT NULL CHECK ("window" IN ('visit', 'day')),
+    first_day INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (site, name)
+);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -450,6 +483,34 @@ CREATE TABLE imports (
     added text NOT NULL
 );
 CREATE INDEX imports_by_site ON imports (site, first_day);
+""",
+    ),
+    (
+        8,
+        """
+CREATE TABLE goals (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site bigint NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    name text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('event', 'page')),
+    event text NOT NULL DEFAULT '',
+    prop_key text NOT NULL DEFAULT '',
+    prop_value text NOT NULL DEFAULT '',
+    page text NOT NULL DEFAULT '',
+    first_day integer NOT NULL,
+    created_at text NOT NULL,
+    UNIQUE (site, name)
+);
+CREATE TABLE funnels (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site bigint NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+    name text NOT NULL,
+    steps text NOT NULL,
+    "window" text NOT NULL CHECK ("window" IN ('visit', 'day')),
+    first_day integer NOT NULL,
+    created_at text NOT NULL,
+    UNIQUE (site, name)
+);
 """,
     ),
 )

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from collector.aggregator import Batch
-from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, RANKED, TOTAL, TopList
+from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, PROP_SEPARATOR, RANKED, TOTAL, TopList
 from collector.sites import Site
 from collector.store.errors import StoreError
 from collector.store.periods import first_day, month_of, split
@@ -310,17 +310,28 @@ class Queries:
 
     # ── reads ─────────────────────────────────────────────────────────────────────────────────
 
-    def parts(self, select: str, site: int, dim: int, first: int, last: int) -> tuple[str, list[int]]:
+    def parts(
+        self, select: str, site: int, dim: int, first: int, last: int, values: tuple[str, Sequence[Any]] = ("", ())
+    ) -> tuple[str, list[Any]]:
         """``select`` (``SELECT …`` without FROM) over a range's runs of days and whole months, as a
-        UNION ALL, with its parameters; a query that matches nothing when the range is empty."""
+        UNION ALL, with its parameters; a query that matches nothing when the range is empty.
+        ``values`` narrows every part to some values (a condition on ``value`` and its parameters);
+        then the days and months are listed one by one, so each (day, value) is a lookup of the key
+        rather than a scan of every value of the run's days."""
         parts = split(first, last)
-        queries, params = [], []
-        for run in parts.days:
-            queries.append(f"{select} FROM daily WHERE site = ? AND dim = ? AND day BETWEEN ? AND ?")
-            params += [site, dim, *run]
+        queries: list[str] = []
+        params: list[Any] = []
+        runs = [("daily", "day", run) for run in parts.days]
         if parts.months is not None:
-            queries.append(f"{select} FROM monthly WHERE site = ? AND dim = ? AND month BETWEEN ? AND ?")
-            params += [site, dim, *parts.months]
+            runs.append(("monthly", "month", parts.months))
+        for table, column, (a, b) in runs:
+            if values[0]:
+                periods, listed = self.dialect.among(column, range(a, b + 1))
+                queries.append(f"{select} FROM {table} WHERE site = ? AND dim = ? AND {periods} AND {values[0]}")
+                params += [site, dim, *listed, *values[1]]
+            else:
+                queries.append(f"{select} FROM {table} WHERE site = ? AND dim = ? AND {column} BETWEEN ? AND ?")
+                params += [site, dim, a, b]
         if not queries:
             return f"{select} FROM daily WHERE false", []
         return " UNION ALL ".join(queries), params
@@ -330,27 +341,38 @@ class Queries:
         row = db.execute(f"SELECT {self.total_sums} FROM ({parts}) AS p", params).fetchone()
         return dict(zip(COUNTERS, row, strict=True)) if row is not None else dict.fromkeys(COUNTERS, 0)
 
-    def series(self, db: Connection, sql: str, params: Sequence[int], columns: Sequence[str]) -> list[tuple[int, Row]]:
+    def series(self, db: Connection, sql: str, params: Sequence[Any], columns: Sequence[str]) -> list[tuple[int, Row]]:
         """Rows of (hour or day, counters) from a query whose first column is the hour or day."""
         return [(row[0], dict(zip(columns, row[1:], strict=True))) for row in db.execute(sql, params)]
 
     def breakdown(
-        self, db: Connection, listing: TopList, site: int, first: int, last: int, limit: int, offset: int, search: str
+        self,
+        db: Connection,
+        listing: TopList,
+        site: int,
+        first: int,
+        last: int,
+        limit: int,
+        offset: int,
+        search: str,
+        within: str | None = None,
     ) -> tuple[list[tuple[str, Row]], int]:
         """One GROUP BY of the range's day and month rows over the primary-key prefix; the text is
         joined after grouping, so each value's text is read once, and a window count gives the total.
         (HAVING names ``sum(…)``: a bare name there would be a column of some row of the group.)
 
         Only the list's counters are summed: over a year of a busy dimension the sums are most of
-        the query's cost.
+        the query's cost. ``within`` (a segment's pivot value) reads only the values that start with
+        it, found as one range of the value index, and returns them without it.
         """
         wanted = listing.counters
         code = BY_KEY[listing.dimension].code
-        parts, in_range = self.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last)
+        narrowing, text = self._within(site, code, within)
+        parts, in_range = self.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last, narrowing)
         sums = ", ".join(self.dialect.integer(f"sum({c})") + f" AS {c}" for c in wanted)
-        match, found = (f"WHERE {self.dialect.contains('v.value')}", (search.lower(),)) if search else ("", ())
+        match, found = (f"WHERE {self.dialect.contains(text)}", (search.lower(),)) if search else ("", ())
         grouped = (
-            f"SELECT v.value AS text, {', '.join('g.' + c for c in wanted)} FROM (SELECT value, {sums} FROM ({parts}) "
+            f"SELECT {text} AS text, {', '.join('g.' + c for c in wanted)} FROM (SELECT value, {sums} FROM ({parts}) "
             f"AS p GROUP BY value HAVING sum({listing.rank_counter}) > 0) AS g JOIN dim_values AS v ON v.id = g.value "
             f"{match}"
         )
@@ -366,6 +388,48 @@ class Queries:
         if not offset:
             return [], 0
         return [], int(db.execute(f"SELECT count(*) FROM ({grouped}) AS m", params).fetchone()[0])
+
+    @staticmethod
+    def _within(site: int, code: int, within: str | None) -> tuple[tuple[str, Sequence[Any]], str]:
+        """The condition that keeps one pivot value's segment cells (its parameters with it), and the
+        expression of a cell's listed value: ``v.value`` itself when there is no pivot.
+
+        The cells of a pivot value are the values from ``pivot + SEPARATOR`` up to (not including)
+        ``pivot`` and the character after the separator, one range of the ``(site, dim, value)``
+        index in both stores (PostgreSQL's ``value`` compares bytewise: ``COLLATE "C"``).
+        """
+        if within is None:
+            return ("", ()), "v.value"
+        prefix = stored_text(within) + PROP_SEPARATOR
+        end = prefix[:-1] + chr(ord(PROP_SEPARATOR) + 1)
+        cells = "value IN (SELECT id FROM dim_values WHERE site = ? AND dim = ? AND value >= ? AND value < ?)"
+        return (cells, (site, code, prefix, end)), f"substr(v.value, {len(prefix) + 1})"
+
+    def value_totals(self, db: Connection, site: int, dim: str, value: str, first: int, last: int) -> Row:
+        """Every counter of one value summed over the range (0 without data)."""
+        code = BY_KEY[dim].code
+        parts, params = self.parts(f"SELECT {_COUNTERS}", site, code, first, last, self._one_value(site, code, value))
+        row = db.execute(f"SELECT {self.total_sums} FROM ({parts}) AS p", params).fetchone()
+        return dict(zip(COUNTERS, row, strict=True)) if row is not None else dict.fromkeys(COUNTERS, 0)
+
+    def value_series(
+        self, db: Connection, site: int, dim: str, value: str, first: int, last: int
+    ) -> list[tuple[int, Row]]:
+        """One value's counters per day, oldest first; days without a row are absent."""
+        code = BY_KEY[dim].code
+        condition, narrowing = self._one_value(site, code, value)
+        days, listed = self.dialect.among("day", range(first, last + 1))  # a key lookup per day (``parts``)
+        sql = f"SELECT day, {_COUNTERS} FROM daily WHERE site = ? AND dim = ? AND {days} AND {condition} ORDER BY day"
+        return self.series(db, sql, (site, code, *listed, *narrowing), COUNTERS)
+
+    @staticmethod
+    def _one_value(site: int, code: int, value: str) -> tuple[str, Sequence[Any]]:
+        """The condition that keeps one value's rows: its id, by the value index."""
+        return "value = (SELECT id FROM dim_values WHERE site = ? AND dim = ? AND value = ?)", (
+            site,
+            code,
+            stored_text(value),
+        )
 
     def top(
         self, db: Connection, listing: TopList, site: int, first: int, last: int, limit: int

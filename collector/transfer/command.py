@@ -21,7 +21,7 @@ from collector.cli import (
     find_site,
 )
 from collector.config import Settings
-from collector.localtime import date_of
+from collector.localtime import date_of, day_number
 from collector.model import PAGEVIEWS, VISITORS
 from collector.sites import Site
 from collector.store import ImportRecord, Store, StoreError, opened_store
@@ -99,7 +99,7 @@ async def _import(settings: Settings, args: argparse.Namespace, read: Callable[[
             done = await read(site)
         except Unreadable as exc:
             raise CliError(f"{exc}; nothing was imported") from None
-        await _finish(store, site, done.source, done.days, done.batch, args, done.what)
+        await _finish(store, site, done.source, done.days, done.batch, args, done.what, settings.segment_min_visitors)
         for note in done.notes:
             print(f"  {note}")
         return 0
@@ -163,8 +163,17 @@ async def import_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _finish(
-    store: Store, site: Site, source: str, days: tuple[int, int], batch: Batch, args: argparse.Namespace, read: str
+    store: Store,
+    site: Site,
+    source: str,
+    days: tuple[int, int],
+    batch: Batch,
+    args: argparse.Namespace,
+    read: str,
+    min_visitors: int,
 ) -> None:
+    """Imported days are past days: their small segment cells fold in the import's transaction, as
+    a closed day's do (``collector.budget``); today's, if imported, fold when today closes."""
     span = f"{date_of(days[0])} to {date_of(days[1])}"
     earlier = [r for r in await store.imports(site.id) if r.first_day <= days[1] and r.last_day >= days[0]]
     if args.dry_run:
@@ -176,7 +185,8 @@ async def _finish(
         if sys.stderr.isatty():  # the one transaction has no progress of its own to show
             print(f"writing {len(batch.daily):,} daily rows in one transaction…", file=sys.stderr)
         try:
-            record = await store.add_import(site.id, source, days, batch, args.replace)
+            closed = day_number(_today(site)) - 1
+            record = await store.add_import(site.id, source, days, batch, args.replace, closed, min_visitors)
         except StoreError as exc:
             raise CliError(f"{exc}; nothing was imported") from None
         print(f"imported {source} into {site.domain} as import #{record.id}, {span}")
