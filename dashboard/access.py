@@ -17,6 +17,7 @@ from starlette.responses import Response
 from collector.sites import Site
 from dashboard import auth
 from dashboard.context import dashboard, store
+from dashboard.filters import Filter, FilterError, requested
 from dashboard.ranges import Period, RangeError, parse
 from dashboard.templates import error
 
@@ -28,6 +29,23 @@ class SiteView:
     shared: bool         # read through a share link: no navigation, no settings
     period: Period
     can_manage: bool = False
+    filter: Filter | None = None  # ``filter=DIM:VALUE``: the figures of one value (dashboard/filters.py)
+
+    def query(self, **extra: str | int) -> str:
+        """The range and the filter as a query string (plus ``extra``), for links that keep both."""
+        return self.period.query(**self._filtered, **extra)
+
+    def range_query(self, key: str) -> str:
+        """A preset range's query string (``key`` as in ``ranges.PERIODS``), keeping the filter."""
+        return Period(key, self.period.range).query(**self._filtered)
+
+    def filtered_by(self, dimension: str, value: str) -> str:
+        """The overview of the same range filtered by one value: what a click on a list's value opens."""
+        return f"{self.base}?{self.period.query(filter=f'{dimension}:{value}')}"
+
+    @property
+    def _filtered(self) -> dict[str, str]:
+        return {"filter": self.filter.query} if self.filter else {}
 
 
 async def _shared_site(request: Request) -> Site | None:
@@ -55,9 +73,10 @@ def site_view(on_error: Failure = error) -> Callable[[Handler], Callable[[Reques
         async def _with_range(request: Request, site: Site, base: str, shared: bool, manage: bool) -> Response:
             try:
                 period = parse(request.query_params, dashboard(request).today(site))
-            except RangeError as exc:
+                narrowed = requested(request.query_params.getlist("filter"), site)
+            except (RangeError, FilterError) as exc:
                 return await on_error(request, 400, str(exc))
-            return await handler(request, SiteView(site, base, shared, period, manage))
+            return await handler(request, SiteView(site, base, shared, period, manage, narrowed))
 
         guarded_user = auth.page()(for_user)
 

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from collector.annotations import EVERY_DAY, MAX_TEXT, AnnotationError, annotation_day, annotation_text
-from collector.localtime import date_of
+from collector.localtime import date_of, day_number
 from collector.sites import TIMEZONES, Site, valid_timezone
 from collector.state import StateUnavailable
 from collector.store import StoreError, User
 from collector.tracker import snippet
 from collector.urls import normalize_hostname
-from dashboard import charts, stats
+from dashboard import charts, goal_forms, stats
 from dashboard.auth import Auth, page
 from dashboard.context import dashboard, store
 from dashboard.i18n import N_, gettext
@@ -149,8 +149,11 @@ async def _settings_page(
     message: str = "",
     status: int = 200,
     annotation: tuple[dict[str, str], str] = ({}, ""),
+    goal: goal_forms.Problem = goal_forms.NO_PROBLEM,
+    funnel: goal_forms.Problem = goal_forms.NO_PROBLEM,
 ) -> Response:
     token = await store(request).share_token(site.id)
+    goals, funnels = await store(request).goals(site.id), await store(request).funnels(site.id)
     base = dashboard(request).settings.public_url
     notes = await store(request).annotations(site.id, *EVERY_DAY)
     annotation_values, annotation_message = annotation
@@ -168,6 +171,7 @@ async def _settings_page(
         annotation_values={"date": dashboard(request).today(site).isoformat(), "text": "", **annotation_values},
         annotation_message=annotation_message,
         annotation_max=MAX_TEXT,
+        **goal_forms.settings_context(goals, funnels, goal, funnel),
     )
 
 
@@ -251,6 +255,76 @@ async def delete_annotation(request: Request, user: Auth, site: Site) -> Respons
     if not await store(request).delete_annotation(site.id, request.path_params["annotation_id"]):
         return await error(request, 404, N_("There is no such annotation."))
     return RedirectResponse(f"/sites/{site.website_id}/settings?saved=annotation#annotations", status_code=303)
+
+
+# ── goals and funnels ──────────────────────────────────────────────────────────────────────────
+
+def _definition_problem(what: str, name: str, exc: StoreError) -> str:
+    """The store's refusal in the reader's words when it is the usual one, a name already taken (the
+    form has checked the rest; anything else it names in the store's own words)."""
+    if "already" not in str(exc):
+        return str(exc)
+    if what == "goal":
+        return gettext("This site already has a goal named {name}.").format(name=name)
+    return gettext("This site already has a funnel named {name}.").format(name=name)
+
+
+def _saved(site: Site, what: str) -> Response:
+    return RedirectResponse(f"/sites/{site.website_id}/settings?saved={what}#{what}s", status_code=303)
+
+
+@site_admin_page
+async def add_goal(request: Request, user: Auth, site: Site) -> Response:
+    assert user.form is not None
+    values = goal_forms.goal_values(user.form)
+    try:
+        goal = goal_forms.goal_input(values)
+    except goal_forms.FormProblem as exc:
+        return await _settings_page(request, site, status=400, goal=(values, str(exc)))
+    first_day = day_number(dashboard(request).today(site))  # counted from today on, filled in before if it can be
+    try:
+        await store(request).add_goal(
+            site.id, goal.name, goal.kind, goal.event, goal.prop_key, goal.prop_value, goal.page, first_day
+        )
+    except StoreError as exc:
+        problem = _definition_problem("goal", goal.name, exc)
+        return await _settings_page(request, site, status=400, goal=(values, problem))
+    await _reload_sites(request)  # the collector matches it from the next beacon on
+    return _saved(site, "goal")
+
+
+@site_admin_page
+async def delete_goal(request: Request, user: Auth, site: Site) -> Response:
+    if not await store(request).delete_goal(site.id, request.path_params["goal_id"]):
+        return await error(request, 404, N_("There is no such goal."))
+    await _reload_sites(request)
+    return _saved(site, "goal")
+
+
+@site_admin_page
+async def add_funnel(request: Request, user: Auth, site: Site) -> Response:
+    assert user.form is not None
+    values = goal_forms.funnel_values(user.form)
+    try:
+        funnel = goal_forms.funnel_input(values, await store(request).goals(site.id))
+    except goal_forms.FormProblem as exc:
+        return await _settings_page(request, site, status=400, funnel=(values, str(exc)))
+    first_day = day_number(dashboard(request).today(site))
+    try:
+        await store(request).add_funnel(site.id, funnel.name, funnel.steps, funnel.window, first_day)
+    except StoreError as exc:
+        problem = _definition_problem("funnel", funnel.name, exc)
+        return await _settings_page(request, site, status=400, funnel=(values, problem))
+    await _reload_sites(request)
+    return _saved(site, "funnel")
+
+
+@site_admin_page
+async def delete_funnel(request: Request, user: Auth, site: Site) -> Response:
+    if not await store(request).delete_funnel(site.id, request.path_params["funnel_id"]):
+        return await error(request, 404, N_("There is no such funnel."))
+    await _reload_sites(request)
+    return _saved(site, "funnel")
 
 
 # ── users ──────────────────────────────────────────────────────────────────────────────────────

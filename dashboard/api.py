@@ -24,9 +24,10 @@ from collector.model import LISTS
 from collector.numbers import NotANumber, whole_number
 from collector.sites import Site
 from collector.store import Annotation, User
-from dashboard import stats
+from dashboard import conversions, stats
 from dashboard.context import dashboard, store
 from dashboard.dimensions import DIMS
+from dashboard.filters import Filter, FilterError, Unavailable, requested
 from dashboard.ranges import Period, RangeError, parse
 from dashboard.realtime import snapshot
 from dashboard.tokens import token_hash
@@ -130,21 +131,39 @@ async def list_sites(request: Request) -> Response:
     )
 
 
+def _filter(request: Request, site: Site) -> Filter | None:
+    """The request's ``filter=DIM:VALUE``, if any (400 naming ``filter`` for a bad one)."""
+    try:
+        return requested(request.query_params.getlist("filter"), site)
+    except FilterError as exc:
+        raise ApiError(400, str(exc), "filter") from None
+
+
+def _with_filter(narrowed: Filter | None, body: dict[str, Any]) -> dict[str, Any]:
+    """A filtered answer names its filter; an unfiltered one is as it always was."""
+    return body if narrowed is None else {"filter": narrowed.as_json(), **body}
+
+
 @endpoint
 async def aggregate(request: Request, site: Site, period: Period) -> dict[str, Any]:
-    current = await stats.totals(store(request), site, period.range)
+    narrowed = _filter(request, site)
+    current = await stats.totals_under(store(request), site, period.range, narrowed)
     before = period.range.previous()
-    previous = await stats.totals(store(request), site, before)
-    return {
-        "totals": current,
-        "previous": {"from": before.first.isoformat(), "to": before.last.isoformat(), "totals": previous},
-        "change": stats.change(current, previous),
-    }
+    previous = await stats.totals_under(store(request), site, before, narrowed)
+    return _with_filter(
+        narrowed,
+        {
+            "totals": current,
+            "previous": {"from": before.first.isoformat(), "to": before.last.isoformat(), "totals": previous},
+            "change": stats.change(current, previous),
+        },
+    )
 
 
 @endpoint
 async def timeseries(request: Request, site: Site, period: Period) -> dict[str, Any]:
-    return await stats.timeseries(store(request), site, period.range)
+    narrowed = _filter(request, site)
+    return _with_filter(narrowed, await stats.timeseries(store(request), site, period.range, narrowed))
 
 
 @endpoint
@@ -155,14 +174,39 @@ async def breakdown(request: Request, site: Site, period: Period) -> dict[str, A
     limit = _int_param(request, "limit", 10, MAX_LIMIT)
     page = _int_param(request, "page", 1, MAX_PAGE)
     search = request.query_params.get("search", "")[:200]
-    rows, matched = await stats.breakdown(store(request), site, dimension, period.range, limit, page, search)
-    return {"dimension": dimension, "page": page, "limit": limit, "total": matched, "results": rows}
+    narrowed = _filter(request, site)
+    try:
+        rows, matched = await stats.breakdown(
+            store(request), site, dimension, period.range, limit, page, search, narrowed
+        )
+    except Unavailable as exc:
+        raise ApiError(400, str(exc), "filter") from None
+    body = {"dimension": dimension, "page": page, "limit": limit, "total": matched, "results": rows}
+    return _with_filter(narrowed, body)
 
 
 @endpoint
 async def filtered(request: Request, site: Site, period: Period) -> dict[str, Any]:
     """The overview's "Filtered" card: beacons dropped before counting, by reason, against those counted."""
     return await stats.filtered_report(store(request), site, period.range)
+
+
+@endpoint
+async def goals(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    """The overview's Goals list: converting visitors, conversions and conversion rate per goal (of one
+    source's or campaign's visitors under a filter: the only pivots goals are kept under)."""
+    narrowed = _filter(request, site)
+    rows = await conversions.goals_report(store(request), site, period.range, narrowed)
+    if rows is None:
+        assert narrowed is not None
+        raise ApiError(400, f"goals are not available with a filter by {narrowed.dimension}", "filter")
+    return _with_filter(narrowed, {"goals": rows})
+
+
+@endpoint
+async def funnels(request: Request, site: Site, period: Period) -> dict[str, Any]:
+    """The overview's Funnels: visitors who reached each step in order, and what each step lost."""
+    return {"funnels": await conversions.funnels_report(store(request), site, period.range)}
 
 
 @endpoint

@@ -55,7 +55,7 @@ def slots(series: dict[str, Any]) -> list[Slot]:
         else:
             day = date.fromisoformat(point["time"])
             label, title = formats.day(day), formats.day_long(day)
-        result.append(Slot(label, title, point["visitors"], point["pageviews"]))
+        result.append(Slot(label, title, point["visitors"], point.get("pageviews", 0)))  # a goal's have none
     return result
 
 

@@ -61,12 +61,14 @@ class Dimension:
         return [c for c in self.columns if c not in ("value", "event", "key", "prop_value")]
 
 
-def _presented(listing: TopList) -> Dimension:
+def presented(listing: TopList, words: tuple[str, str] | None = None) -> Dimension:
+    """A list as shown, under its own words or others (a filtered list that reads channels, not sources)."""
     probe = entry(listing, PROP_SEPARATOR.join("abc"), dict.fromkeys(COUNTERS, 1))
-    return Dimension(listing, listing.key, WORDS[listing.key], listing.rank, listing.share_of, list(probe))
+    shown = words or WORDS[listing.key]
+    return Dimension(listing, listing.key, shown, listing.rank, listing.share_of, list(probe))
 
 
-DIMS: dict[str, Dimension] = {listing.key: _presented(listing) for listing in LISTS}
+DIMS: dict[str, Dimension] = {listing.key: presented(listing) for listing in LISTS}
 
 HEADERS = {
     "value": N_("Value"),

@@ -15,10 +15,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dashboard import filtered, stats
+from dashboard import filter_view, filtered, stats
 from dashboard.access import SiteView, site_view
 from dashboard.context import store
 from dashboard.dimensions import DIMS
+from dashboard.i18n import N_
 from dashboard.templates import error
 
 MAX_ROWS = 100_000
@@ -55,13 +56,18 @@ def _attachment(view: SiteView, what: str, body: str) -> Response:
 async def export(request: Request, view: SiteView) -> Response:
     what = request.path_params["what"]
     if what == "timeseries":
-        series = await stats.timeseries(store(request), view.site, view.period.range)
-        return _attachment(view, what, to_csv(SERIES_COLUMNS, series["points"]))
+        series = await stats.timeseries(store(request), view.site, view.period.range, view.filter)
+        points = series["points"]
+        columns = tuple(points[0]) if view.filter and points else SERIES_COLUMNS  # what a filter's rows have
+        return _attachment(view, what, to_csv(columns, points))
     if what == FILTERED and not view.shared:  # a share link's overview has no Filtered card either
         summary = await stats.filtered_report(store(request), view.site, view.period.range)
         return _attachment(view, what, to_csv(filtered.CSV_COLUMNS, filtered.csv_rows(summary)))
     dim = DIMS.get(what)
     if dim is None:
         return await error(request, 404, "There is no such list to export.")
-    rows, _ = await stats.breakdown(store(request), view.site, dim.key, view.period.range, MAX_ROWS)
-    return _attachment(view, what, to_csv(dim.columns, rows))
+    shown = filter_view.shown(dim, view.filter)
+    if shown is None:
+        return await error(request, 400, N_("This list is not available with this filter."))
+    rows, _ = await stats.breakdown(store(request), view.site, dim.key, view.period.range, MAX_ROWS, filter=view.filter)
+    return _attachment(view, what, to_csv(shown.columns, rows))

@@ -8,6 +8,7 @@ visitors, because salts rotate daily (as in Plausible).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -17,6 +18,11 @@ from collector.model import COUNTERS, DROP_REASONS, LIST_BY_KEY, LISTS, PROP_SEP
 from collector.sites import Site
 from collector.store import CounterReader, Row
 from dashboard import filtered
+from dashboard.filters import (
+    Filter as Filter,  # the figures' readers take their filter from here too
+    FilterError as FilterError,
+    Unavailable as Unavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,11 @@ DROP_REASONS_READ = 1000
 """Every reason there is: a few dozen at most (``dashboard.filtered``), so the card never cuts one off."""
 
 
-async def report(store: CounterReader, site: Site, period: Range, limit: int = 10) -> dict[str, Any]:
+async def report(
+    store: CounterReader, site: Site, period: Range, limit: int = 10, filter: Filter | None = None
+) -> dict[str, Any]:
+    if filter is not None:
+        return await _filtered_report(store, site, period, limit, filter)
     first, last = period.days
     # Side by side: the store answers them on several connections at once (READERS in collector/store/sqlite.py).
     lists, dropped_by_reason, range_totals = await asyncio.gather(
@@ -103,11 +113,64 @@ async def report(store: CounterReader, site: Site, period: Range, limit: int = 1
     }
 
 
+async def _filtered_report(
+    store: CounterReader, site: Site, period: Range, limit: int, filter: Filter
+) -> dict[str, Any]:
+    """``report`` under a filter: the filter's cards, and each list as it reads under the filter (None
+    where it is not available). No beacons dropped: they were dropped before any value was known."""
+    lists, range_totals = await asyncio.gather(
+        asyncio.gather(*(top_of(store, site, period, listing, limit, filter) for listing in LISTS)),
+        totals_under(store, site, period, filter),
+    )
+    return {
+        "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "filter": filter.as_json(),
+        "totals": range_totals,
+        "top": {listing.key: rows for listing, rows in zip(LISTS, lists, strict=True)},
+    }
+
+
+async def top_of(
+    store: CounterReader, site: Site, period: Range, listing: TopList, limit: int, filter: Filter | None = None
+) -> list[dict[str, Any]] | None:
+    """A list's first rows, under ``filter`` if one is given; None if the list is not available with it."""
+    if filter is None:
+        return [entry(listing, value, row) for value, row in await store.top(site.id, listing, *period.days, limit)]
+    narrowed = filter.listing(listing.key)
+    if narrowed is None:
+        return None
+    rows = await store.top(site.id, narrowed, *period.days, limit, within=filter.stored)
+    return [entry(narrowed, value, row) for value, row in rows]
+
+
 # ── the dashboard's and the API's reads: same store calls, same derived figures ─────────────────
 
 
 async def totals(store: CounterReader, site: Site, period: Range) -> dict[str, float | int]:
     return metrics(await store.totals(site.id, *period.days))
+
+
+Figures = dict[str, float | int | None]
+PAGE_FIGURES = ("visitors", "pageviews")
+"""What a page's row counts of the cards: the visits, their bounces and durations are the entry page's."""
+
+
+async def totals_under(store: CounterReader, site: Site, period: Range, filter: Filter | None) -> Figures:
+    """The cards' figures, of the filter's value where there is one: None for a figure its row does
+    not have (a page has no visits of its own, a goal only its converting visitors and conversions)."""
+    if filter is None:
+        return dict(await totals(store, site, period))
+    row = await store.value_totals(site.id, filter.dimension, filter.stored, *period.days)
+    if filter.dimension == "page":
+        return {key: row[key] if key in PAGE_FIGURES else None for key in metrics(row)}
+    if filter.dimension == "goal":
+        site_visitors = (await store.totals(site.id, *period.days))["visitors"]
+        rate = round(100 * row["visitors"] / site_visitors, 1) if site_visitors else None
+        unfiltered: Figures = dict.fromkeys(metrics(row))
+        return {**unfiltered, "visitors": row["visitors"], "conversions": row["events"], "conversion_rate": rate}
+    return {**metrics(row), "events": None}  # a visit's value: every card but events, which no visit row has
 
 
 async def dropped(store: CounterReader, site: Site, period: Range) -> dict[str, int]:
@@ -133,15 +196,26 @@ async def filtered_report(store: CounterReader, site: Site, period: Range) -> di
     return filtered_of({"dropped": by_reason, "totals": range_totals})
 
 
-def change(current: dict[str, float | int], previous: dict[str, float | int]) -> dict[str, float | None]:
-    """Change against the previous period: percent for counts and durations, points for the bounce rate.
+RATES = ("bounce_rate", "conversion_rate")
+"""Figures whose change is in percentage points."""
 
-    ``None`` when there is nothing to compare with, so a page can say "new" rather than "+∞ %".
+
+def change(
+    current: Mapping[str, float | int | None], previous: Mapping[str, float | int | None]
+) -> dict[str, float | None]:
+    """Change against the previous period: percent for counts and durations, points for the rates.
+
+    ``None`` when there is nothing to compare with, so a page can say "new" rather than "+∞ %"
+    (also for a figure that a filter has not: ``totals_under``).
     """
     result: dict[str, float | None] = {}
     for key, now in current.items():
         before = previous[key]
-        if key == "bounce_rate":
+        if now is None or before is None:
+            result[key] = None
+        elif key == "conversion_rate":
+            result[key] = round(now - before, 1)
+        elif key == "bounce_rate":
             result[key] = round(now - before, 1) if previous["visits"] else None
         else:
             result[key] = round(100 * (now - before) / before, 1) if before else None
@@ -149,11 +223,20 @@ def change(current: dict[str, float | int], previous: dict[str, float | int]) ->
 
 
 async def breakdown(
-    store: CounterReader, site: Site, dim: str, period: Range, limit: int = 10, page: int = 1, search: str = ""
+    store: CounterReader,
+    site: Site,
+    dim: str,
+    period: Range,
+    limit: int = 10,
+    page: int = 1,
+    search: str = "",
+    filter: Filter | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of one list (1-based ``page``) and the number of values matching ``search``."""
-    listing = LIST_BY_KEY[dim]
-    rows, matched = await store.breakdown(site.id, listing, *period.days, limit, (page - 1) * limit, search)
+    """A page of one list (1-based ``page``) and the number of values matching ``search``, under
+    ``filter`` if one is given (``Unavailable`` for a list it does not support)."""
+    listing = LIST_BY_KEY[dim] if filter is None else filter.required(dim)
+    within = None if filter is None else filter.stored
+    rows, matched = await store.breakdown(site.id, listing, *period.days, limit, (page - 1) * limit, search, within)
     return [entry(listing, value, row) for value, row in rows], matched
 
 
@@ -173,24 +256,51 @@ class Overview:
     """Everything the site overview shows from the store, read in one go."""
 
     report: dict[str, Any]
-    previous: dict[str, float | int]  # the totals of the equal period before, for the changes
+    previous: Mapping[str, float | int | None]  # the totals of the equal period before, for the changes
     series: dict[str, Any]
 
 
-async def overview(store: CounterReader, site: Site, period: Range, limit: int) -> Overview:
-    lists_and_totals, previous, series = await asyncio.gather(
-        report(store, site, period, limit), totals(store, site, period.previous()), timeseries(store, site, period)
+async def overview(
+    store: CounterReader, site: Site, period: Range, limit: int, filter: Filter | None = None
+) -> Overview:
+    if filter is None:
+        lists_and_totals, previous, series = await asyncio.gather(
+            report(store, site, period, limit), totals(store, site, period.previous()), timeseries(store, site, period)
+        )
+        return Overview(lists_and_totals, previous, series)
+    lists_and_totals, previous_under, series = await asyncio.gather(
+        report(store, site, period, limit, filter),
+        totals_under(store, site, period.previous(), filter),
+        timeseries(store, site, period, filter),
     )
-    return Overview(lists_and_totals, previous, series)
+    return Overview(lists_and_totals, previous_under, series)
 
 
-async def timeseries(store: CounterReader, site: Site, period: Range) -> dict[str, Any]:
+FILTERED_POINT: Mapping[str, tuple[str, ...]] = {
+    "page": ("visitors", "pageviews"),
+    "goal": ("visitors", "conversions"),
+}
+"""The figures a filtered chart's points have, where its rows lack a visit's (the others have all)."""
+
+
+def _filtered_point(time: str, row: Row, filter: Filter) -> dict[str, Any]:
+    point = {**_point(time, row), "conversions": row.get("events", 0)}
+    kept = FILTERED_POINT.get(filter.dimension, ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration"))
+    return {"time": time, **{key: point[key] for key in kept}}
+
+
+async def timeseries(store: CounterReader, site: Site, period: Range, filter: Filter | None = None) -> dict[str, Any]:
     """Visitors, visits and pageviews per local hour (≤ 2 days) or per local day, gaps filled with zeros.
 
     Hourly visitors are visitors active in that hour (the ``hourly`` table); daily ones are the
-    day's distinct visitors (``daily`` dim 'total'), the same figure the cards add up.
+    day's distinct visitors (``daily`` dim 'total'), the same figure the cards add up. Under a
+    filter always per day: the ``hourly`` table holds the site's totals only.
     """
     first, last = period.days
+    if filter is not None:
+        rows = dict(await store.value_series(site.id, filter.dimension, filter.stored, first, last))
+        points = [_filtered_point(date_of(d).isoformat(), rows.get(d, _EMPTY), filter) for d in range(first, last + 1)]
+        return {"granularity": "day", "points": points}
     if period.hourly:
         stored = dict(await store.hourly(site.id, first * 24, last * 24 + 23))
         hours = [d * 24 + h for d in range(first, last + 1) for h in local_hours(d, site.tz)]  # 23 or 25-hour days

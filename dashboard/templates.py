@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 from dashboard import formats, i18n
 from dashboard.charts import share_bar
 from dashboard.dimensions import NAMED_VALUES, column_name, shown_value
+from dashboard.filter_view import LABELS, NOT_A_VALUE
 from dashboard.flags import flag
 from dashboard.ranges import PERIODS
 
@@ -84,6 +85,8 @@ ENV.globals.update(
     sticky_lang=i18n.sticky_query,
     column_name=column_name,
     named_values=NAMED_VALUES,
+    filter_labels=LABELS,  # a filter's dimension by name, for macros.filter_link
+    not_values=NOT_A_VALUE,
 )
 
 

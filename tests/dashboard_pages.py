@@ -1,9 +1,9 @@
 """Every dashboard page a person can reach, served by a real ``crumbless serve``, for browser checks.
 
-One running server holds a site with 45 days of history and today's beacons, a site nothing has
-been counted for yet, an admin, a viewer and a share link, so a test can walk through the pages a
-new user sees (login, sites, overview with data and empty, a full list, settings, users, account,
-the share view) and judge each one in a real Chromium.
+One running server holds a site with 45 days of history, today's beacons, two goals and a funnel,
+a site nothing has been counted for yet, an admin, a viewer and a share link, so a test can walk
+through the pages a new user sees (login, sites, overview with data and empty, a full list,
+settings, users, account, the share view) and judge each one in a real Chromium.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 
 from collector.localtime import day_number
 from tests.browser import DESKTOP_CHROME
-from tests.dashboard_support import _run, _with_store, create_user, grant, seed_history
+from tests.dashboard_support import _run, _with_store, create_user, grant, seed_history, seed_segments
 from tests.live_server import LiveServer, add_site, crumbless_env
 from tests.support import umami
 
@@ -49,6 +49,8 @@ class Pages:
             "sites": "/sites",
             "overview": f"{site}?period=30d",
             "overview-today": f"{site}?period=today",
+            "overview-filtered": f"{site}?period=30d&filter=source:Google",
+            "list-filtered": f"{site}/list/country?period=30d&filter=source:Google",
             "overview-empty": empty,
             "list": f"{site}/list/page?period=30d",
             "list-sources": f"{site}/list/source?period=30d",
@@ -65,6 +67,7 @@ class Pages:
             "login": "/login",
             "share": f"/share/{SHARE_TOKEN}?period=30d",
             "share-list": f"/share/{SHARE_TOKEN}/list/country",
+            "share-filtered": f"/share/{SHARE_TOKEN}?period=30d&filter=page:/pricing",
         }
 
 
@@ -73,6 +76,14 @@ def _beacon(base_url: str, website_id: str, path: str, forwarded: str, referrer:
     headers = {"User-Agent": DESKTOP_CHROME, "Content-Type": "text/plain", "X-Forwarded-For": forwarded}
     with httpx.Client(trust_env=False) as http:
         assert http.post(f"{base_url}/api/send", content=body, headers=headers).status_code == 200
+
+
+async def _define_conversions(store: Any) -> None:
+    """Goals (one filled in from the seeded Signup events, one counted from today) and a funnel of them."""
+    today = day_number(datetime.now(UTC).date())
+    signup = await store.add_goal(1, "Signup", "event", "Signup", "", "", "", today)
+    pricing = await store.add_goal(1, "Pricing page", "page", "", "", "", "/pricing/**", today)
+    await store.add_funnel(1, "Pricing to signup", (pricing.id, signup.id), "visit", today)
 
 
 @contextmanager
@@ -85,7 +96,9 @@ def running_pages(work: Path, geo_db: Path) -> Iterator[Pages]:
     viewer = create_user(database, *VIEWER, role="viewer")
     grant(database, viewer, [1])
     seed_history(database, 1, day_number(datetime.now(UTC).date()) - 45, 45)
+    seed_segments(database, 1, day_number(datetime.now(UTC).date()) - 45, 45)
     _run(_with_store(database, lambda store: store.set_share_token(1, SHARE_TOKEN)))
+    _run(_with_store(database, _define_conversions))
     server = LiveServer(env, work)
     server.start()
     try:

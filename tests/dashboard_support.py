@@ -218,3 +218,28 @@ def make_world(server: Any) -> World:
     assert admin.login("admin", ADMIN_PASSWORD).status_code == 303
     assert viewer.login("viewer", VIEWER_PASSWORD).status_code == 303
     return World(server, admin, viewer, server.site, other)
+
+
+def segment_batch(site: int, first_day: int, days: int, source: str = "Google") -> Batch:
+    """One source's segment cells (``model.SEGMENTS``) for ``days`` days: its pages, entry pages,
+    countries and devices, so a filter by it has lists to show. The source's own rows are the history's."""
+    batch = Batch()
+    cells = {
+        "source>page": [("/", 9, 20), ("/pricing", 5, 7), ("/blog/post-0001", 3, 3), ("(other)", 2, 2)],
+        "source>entry_page": [("/", 8, 18), ("/blog/post-0001", 3, 3)],
+        "source>country": [("US", 6, 14), ("DE", 4, 8), ("FR", 3, 4)],
+        "source>device": [("desktop", 9, 20), ("mobile", 4, 6)],
+    }
+    for day in range(first_day, first_day + days):
+        for dim, values in cells.items():
+            for value, visitors, pageviews in values:
+                row = [0] * len(COUNTERS)
+                row[VISITORS], row[PAGEVIEWS] = visitors, pageviews
+                if dim != "source>page":  # visit cells
+                    row[VISITS], row[BOUNCES], row[DURATION] = visitors + 1, visitors // 3, visitors * 80
+                batch.daily[(site, day, dim, f"{source}\x1f{value}")] = row
+    return batch
+
+
+def seed_segments(database: Path, site: int, first_day: int, days: int) -> None:
+    _run(_with_store(database, lambda store: store.write_counts(segment_batch(site, first_day, days))))

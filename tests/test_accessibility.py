@@ -85,6 +85,7 @@ def test_every_page_has_no_wcag_aa_violations(
         "sites",
         "overview",
         "overview-empty",
+        "overview-filtered",
         "list",
         "settings",
         "users",
@@ -155,5 +156,6 @@ def test_the_overview_works_by_keyboard_alone(browser: Any, pages: Pages) -> Non
     )  # its table, scrollable by keys
     for dim in ("page", "source", "country", "browser", "event_prop"):
         assert any(f"/list/{dim}?" in h for h in hrefs) and any(f"/export/{dim}.csv" in h for h in hrefs), dim
+    assert any("filter=source%3A" in h for h in hrefs) and any("filter=page%3A" in h for h in hrefs)  # values filter
     unseen = [key for key, f in reached.items() if not f["ring"]]
     assert not unseen, f"focus is not visible on {unseen}"

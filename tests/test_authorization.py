@@ -101,7 +101,10 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     },
     **{
         ("GET", f"/api/v1/sites/{{website_id}}/{what}"): (_api(), {**_api(), "viewer_token": MISSING})
-        for what in ("aggregate", "timeseries", "breakdown/{dimension}", "filtered", "realtime", "annotations")
+        for what in (
+            "aggregate", "timeseries", "breakdown/{dimension}", "filtered", "realtime", "annotations",
+            "goals", "funnels",
+        )
     },
     # Annotations: any reader lists them (above), only an admin's token or session writes them.
     **{
@@ -116,6 +119,10 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, str], dict[str, str] | None]] = 
     ("GET", "/sites/{website_id}/export/plausible.zip"): (ADMIN_GET, None),
     ("POST", "/sites/{website_id}/import/plausible"): (ADMIN_POST, None),
     ("POST", "/sites/{website_id}/annotations/{annotation_id}/delete"): (ADMIN_POST, None),
+    ("POST", "/sites/{website_id}/goals"): (ADMIN_POST, None),
+    ("POST", "/sites/{website_id}/goals/{goal_id}/delete"): (ADMIN_POST, None),
+    ("POST", "/sites/{website_id}/funnels"): (ADMIN_POST, None),
+    ("POST", "/sites/{website_id}/funnels/{funnel_id}/delete"): (ADMIN_POST, None),
 }
 
 
@@ -130,6 +137,8 @@ class Cast:
     user_id: int              # a user the admin may change or delete (not the caller)
     viewer_token_id: int
     annotation_id: int        # site A's, which an admin may delete
+    goal_id: int              # site A's, as are the funnel's steps
+    funnel_id: int
     dead: dict[str, str] = field(default_factory=dict)
 
     def dash(self, caller: str) -> Dash:
@@ -167,7 +176,11 @@ def make_cast(server: Server) -> Cast:
     server.post("/api/event", plausible("example.com", "https://example.com/a"))
     server.flush()
     note = server.call(server.state.store.add_annotation, world.site.id, 20_000, "newsletter sent")
-    return Cast(world, tokens, eve, share.group(1), user_id, viewer_token_id, note.id)
+    store, site = server.state.store, world.site.id
+    signup = server.call(store.add_goal, site, "Signup", "event", "Signup", "", "", "", 20_000)
+    pricing = server.call(store.add_goal, site, "Pricing", "page", "", "", "", "/pricing", 20_000)
+    funnel = server.call(store.add_funnel, site, "Signup path", (pricing.id, signup.id), "visit", 20_000)
+    return Cast(world, tokens, eve, share.group(1), user_id, viewer_token_id, note.id, signup.id, funnel.id)
 
 
 def route_table(server: Server) -> Iterator[tuple[str, str]]:
@@ -191,6 +204,7 @@ def _fill(template: str, cast: Cast, other: bool) -> str:
         "token": "no-such-share-link-token-at-all" if other else cast.share_token,
         "dim": "page", "what": "page", "dimension": "page", "rest": "nope",
         "user_id": str(cast.user_id), "token_id": str(cast.viewer_token_id), "annotation_id": str(cast.annotation_id),
+        "goal_id": str(cast.goal_id), "funnel_id": str(cast.funnel_id),
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

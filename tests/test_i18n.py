@@ -81,7 +81,7 @@ def test_every_extracted_message_is_translated(extracted: Catalog, code: str) ->
     for message in extracted:
         if not message.id:
             continue
-        found = catalog.get(message.id)
+        found = catalog.get(message.id, message.context)  # "Search" the channel is not "Search" the button
         forms = _forms(found.string) if found is not None else []
         if found is None or found.fuzzy or not all(forms):
             problems.append(f"untranslated: {message.id!r}")
