@@ -16,24 +16,15 @@ from dataclasses import dataclass
 
 from collector.model import FILTERED, FILTERS, TopList
 from collector.sites import Site
-from dashboard.i18n import N_, gettext
+from dashboard.i18n import N_, TranslatedError
 
 QUERY_SEPARATOR = ":"  # filter=DIM:VALUE (the value may contain it: split at the first)
 MAX_VALUE = 2400
 """Characters of a filter's value: no stored value is longer (``queries.MAX_VALUE_BYTES``)."""
 
 
-class FilterError(ValueError):
-    """A filter the client must fix, as a catalog message and its values: a page shows it in the
-    reader's language, the API and the CLI in English (as ``ranges.RangeError``)."""
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.values = values
-
-    def __str__(self) -> str:
-        return gettext(self.message).format(**self.values)
+class FilterError(TranslatedError):
+    """A filter the client must fix (as ``ranges.RangeError``)."""
 
 
 class Unavailable(FilterError):

@@ -48,6 +48,20 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention for "mark onl
     return message
 
 
+class TranslatedError(ValueError):
+    """An error the client must fix, kept as a catalog message and its values: a page shows it in
+    the reader's language, while the stats API and the CLI, which answer outside any page's
+    language, read it in English."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.values = values
+
+    def __str__(self) -> str:
+        return gettext(self.message).format(**self.values)
+
+
 @lru_cache(maxsize=1)
 def languages() -> tuple[str, ...]:
     """The catalogs present, e.g. ``('en', 'es')``: a language exists when its ``.po`` does."""

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from dashboard import formats
-from dashboard.i18n import N_, gettext, sticky_query
+from dashboard.i18n import N_, TranslatedError, gettext, sticky_query
 from dashboard.stats import Range
 
 PERIODS: dict[str, str] = {  # catalog messages: shown through gettext
@@ -31,20 +31,8 @@ DEFAULT_PERIOD = "30d"
 MAX_DAYS = 3660  # ten years: a bound, so a typo cannot ask for a million-day series
 
 
-class RangeError(ValueError):
-    """A range the client must fix; the message names the parameter.
-
-    Kept as a catalog message and its values, so a page shows it in the reader's language; the
-    stats API answers outside any page's language (``dashboard.i18n``), so there it reads in English.
-    """
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.values = values
-
-    def __str__(self) -> str:
-        return gettext(self.message).format(**self.values)
+class RangeError(TranslatedError):
+    """A range the client must fix; the message names the parameter."""
 
 
 @dataclass(frozen=True)
