@@ -179,6 +179,35 @@ def test_a_fold_moves_small_cells_into_their_pivots_other(store_settings: Settin
     run(store_settings, work)
 
 
+def test_a_pivot_value_too_small_to_segment_folds_whole_into_the_segments_other_other(
+    store_settings: Settings,
+) -> None:
+    """A page seen by fewer than k visitors that day keeps no cell of its own, not even its
+    ``(other)``: its cells go to the segment's ``(other)`` × ``(other)``, one row for the whole long tail."""
+    tail = [f"/{name('tail')}-{i}" for i in range(3)]
+    cells = {
+        **{(D1, "page", page): counters(visitors=2, pageviews=2) for page in tail},
+        **{(D1, "page>country", segment_value(page, "DE")): counters(visitors=2, pageviews=2) for page in tail},
+        (D1, "page", "/big"): counters(visitors=9, pageviews=12),
+        (D1, "page>country", segment_value("/big", "DE")): counters(visitors=7, pageviews=9),
+        (D1, "page>country", segment_value("/big", COUNTRY)): counters(visitors=2, pageviews=3),
+    }
+
+    async def work(store: Store) -> None:
+        site = await planted(store, cells)
+        assert await store.fold_segments(site, D1, D1, K) == 4
+        after = {key: row for key, row in (await stored(store, site)).items() if key[1] == "page>country"}
+        assert {key[2]: (row["visitors"], row["pageviews"]) for key, row in after.items()} == {
+            segment_value("/big", "DE"): (7, 9),
+            segment_value("/big", OTHER): (2, 3),
+            segment_value(OTHER, OTHER): (6, 6),
+        }
+        by_month, by_days = await month_and_days(store, site, "page>country")
+        assert by_month == by_days
+
+    run(store_settings, work)
+
+
 def test_an_import_folds_the_closed_days_it_writes_in_its_transaction(store_settings: Settings) -> None:
     async def work(store: Store) -> None:
         site = await planted(store)

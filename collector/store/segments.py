@@ -33,6 +33,34 @@ FOLD_BATCH = 20_000
 Cells = dict[tuple[int, int, int, str], list[int]]  # (site, dim code, day or month, text) → counters
 
 
+ALL_OTHER = segment_value(OTHER, OTHER)
+"""Where the cells of a pivot value too small to be segmented go: the segment's ``(other)`` × ``(other)``."""
+_PIVOT_CODE: dict[int, int] = {BY_KEY[s.key].code: BY_KEY[s.pivot].code for s in SEGMENTS}
+
+
+def small_pivots(
+    queries: Queries, db: Connection, site: int, first: int, last: int, min_visitors: int, codes: set[int]
+) -> set[tuple[int, int, str]]:
+    """(pivot dim code, day, text) of the pivot values whose own row counts fewer than k visitors.
+
+    Every cell of such a value is under k too (a cell's visitors are some of its pivot's), and
+    folding them into the value's own ``(other)`` would keep one row per value per segment, for
+    nearly every page of a site's long tail, that says nothing a filter could use: the cells of a
+    value too small to be segmented go to the segment's ``(other)`` × ``(other)`` instead. A value
+    without a row of its own (never the case for a counted day) keeps its ``(other)``.
+    """
+    pivots = sorted({_PIVOT_CODE[code] for code in codes})
+    if not pivots:
+        return set()
+    among, params = queries.dialect.among("d.dim", pivots)
+    rows = db.execute(
+        f"SELECT d.dim, d.day, v.value FROM daily AS d JOIN dim_values AS v ON v.id = d.value "
+        f"WHERE d.site = ? AND {among} AND d.day BETWEEN ? AND ? AND d.visitors < ?",
+        (site, *params, first, last, min_visitors),
+    ).fetchall()
+    return {(int(code), int(day), str(text)) for code, day, text in rows}
+
+
 def other_cell(value: str) -> str:
     """The ``(other)`` cell of a segment value's pivot, as it is stored (cut like any value)."""
     return stored_text(segment_value(value.partition(PROP_SEPARATOR)[0], OTHER))
@@ -125,11 +153,14 @@ def fold_segments(
     cells = small_cells(queries, db, site, first, last, min_visitors, segments)
     if not cells:
         return 0
+    small = small_pivots(queries, db, site, first, last, min_visitors, {code for code, *_ in cells})
     daily: Cells = {}
     monthly: Cells = {}
     taken: dict[tuple[int, int, int], list[int]] = {}  # (dim code, month, value id) → counters
     for code, day, value, text, counters in cells:
-        target, month = other_cell(text), month_of(day)
+        pivot = text.partition(PROP_SEPARATOR)[0]
+        target = ALL_OTHER if (_PIVOT_CODE[code], day, pivot) in small else other_cell(text)
+        month = month_of(day)
         _add(daily, (site, code, day, target), counters)
         _add(monthly, (site, code, month, target), counters)
         _add(taken, (code, month, value), counters)
