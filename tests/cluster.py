@@ -192,6 +192,10 @@ class Collectors:
 
     def __init__(self, root: Path, geo_db: Path, clock: FrozenClock, count: int, **settings: str) -> None:
         self.root, self.clock = root, clock
+        # Every cell kept (k = 1): these tests compare rows with a reference run's, and when a
+        # closed day's small cells fold depends on when each collector's housekeeping ticks. The
+        # fold has tests of its own (tests/test_segment_fold.py).
+        settings = {"segment_min_visitors": "1", **settings}
         base = crumbless_env(root / "data", geo_db, flush_interval="0.5", **settings)
         base.update(clock.env())
         self.env = base

@@ -135,7 +135,7 @@ def _site_for(generated: str, live: LiveApi) -> str:
 
 # Nor can it say which goals a site has, which lists a filter keeps (model.FILTERED), or how long a value
 # may be: each of these is a 400 naming ``filter``.
-FILTER_RULES = ("has no goal named", "is not available with a filter", "at most 2400 characters")
+FILTER_RULES = ("has no goal named", "not available with a filter", "at most 2400 characters")
 
 
 def _refused_for_a_range_rule(response: schemathesis.Response) -> bool:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.hits import Hit, Kind
+from collector.model import BY_KEY, SLOTS
 from collector.state.memory import MemoryState
 from collector.visitors import MAX_PAGEVIEWS, Strings, VisitorRecord, decode, encode, pack, unpack
 
@@ -71,6 +72,7 @@ def test_realtime_pageviews_per_minute_keep_half_an_hour() -> None:
     assert realtime.pageviews_per_minute(2, start) == [0] * 30
 
 
+SLOT_KEYS = tuple(dict.fromkeys((*SLOTS, *BY_KEY)))
 records = st.builds(
     VisitorRecord,
     site=st.integers(0, 2**32 - 1),
@@ -82,10 +84,14 @@ records = st.builds(
     bounced=st.booleans(),
     page_scroll=st.integers(-1, 100),
     previous_scroll=st.integers(-1, 100),
-    values=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=20)), max_size=12).map(tuple),
+    # A visit's slots are a fixed few (the model's slots and dimensions), its values any text.
+    values=st.lists(st.tuples(st.sampled_from(SLOT_KEYS), st.text(max_size=20)), max_size=12).map(tuple),
     last_path=st.text(max_size=30),
     previous_path=st.text(max_size=30),
     counted=st.lists(st.integers(0, 2**32 - 1), max_size=20).map(lambda marks: b"".join(m.to_bytes(4, "little") for m in marks)),
+    funnels=st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 255)), max_size=4).map(
+        lambda entries: b"".join(funnel.to_bytes(4, "little") + bytes([steps]) for funnel, steps in entries)
+    ),
 )
 
 
