@@ -62,7 +62,6 @@ _BY_MEDIUM = {
     **dict.fromkeys(("social", "social-media", "social_media", "sm"), SOCIAL),
     **dict.fromkeys(("cpc", "ppc", "paid", "paidsearch", "paid-search", "paid_search", "display", "banner"), PAID),
 }
-CHANNELS: tuple[str, ...] = (DIRECT, *_CHANNELS, PAID, REFERRAL)
 
 
 def channel(source: str, medium: str = "") -> str:

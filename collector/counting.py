@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
+from typing import NamedTuple
 from zlib import crc32
 
 from collector.channels import channel
@@ -87,7 +88,7 @@ class Deltas:
             for key, value in self.visit_values
         ]
         own = [(_OWN[column], n) for column, n in moved]
-        rows += [(key, cell, own) for key, cell in visit_cells(self.visit_values)]
+        rows += [(cell.key, cell.value, own) for cell in visit_cells(self.visit_values)]
         return rows
 
     def value(self, dim: str, value: str) -> str:
@@ -114,15 +115,23 @@ for _segment in SEGMENTS:
         _BY_GOAL.setdefault(_other, []).append((_segment.key, _goal_first))
 
 
-@lru_cache(maxsize=1024)
-def visit_cells(values: VisitValues) -> tuple[tuple[str, str], ...]:
-    """The visit's segment cells (key, value): a pair of its values per declared visit segment.
+class VisitCell(NamedTuple):
+    key: str  # the segment
+    value: str  # its stored value: the pivot's value and the listed one
+    pivot: str
+    listed: str
 
-    Asked again at every hit of the visit (its pageviews and duration move in every cell), so
-    kept for the visits in progress: most hits find their visit's cells here."""
+
+@lru_cache(maxsize=1024)
+def visit_cells(values: VisitValues) -> tuple[VisitCell, ...]:
+    """The visit's segment cells: a pair of its values per declared visit segment.
+
+    Worked out when the visit starts (its visitors are counted there) and asked again at every
+    later hit of the visit (its pageviews and duration move in every cell), so kept for the visits
+    in progress: those hits find their visit's cells here."""
     by_slot = dict(values)
     return tuple(
-        (key, segment_value(by_slot[pivot], by_slot[listed]))
+        VisitCell(key, segment_value(by_slot[pivot], by_slot[listed]), pivot, listed)
         for key, pivot, listed in _VISIT_SEGMENTS
         if pivot in by_slot and listed in by_slot
     )
@@ -198,11 +207,8 @@ def _start_visit(hit: Hit, record: VisitorRecord, counts: Deltas) -> None:
     for slot_key, value in record.values:
         slot = SLOTS[slot_key]
         new[slot_key] = _count_visitor(hit, record, counts, slot_key, value, slot.dimension, slot.columns.visitors)
-    by_slot = dict(record.values)
-    for key, pivot, listed in _VISIT_SEGMENTS:
-        if pivot in by_slot and listed in by_slot:
-            cell = segment_value(by_slot[pivot], by_slot[listed])
-            _count_cell_visitor(hit, record, counts, key, cell, _known(new, pivot, listed))
+    for cell in visit_cells(record.values):
+        _count_cell_visitor(hit, record, counts, cell.key, cell.value, _known(new, cell.pivot, cell.listed))
     counts.add_visit(record.values, "visits", 1)
     counts.add_hourly(hit.hour, _HOURLY.visits, 1)
     if record.bounced:
