@@ -72,6 +72,7 @@ def channel_name(channel: str) -> str:
         channels.SOCIAL: pgettext("channel", "Social"),
         channels.EMAIL: pgettext("channel", "Email"),
         channels.AI: pgettext("channel", "AI assistants"),
+        channels.PAID: pgettext("channel", "Paid"),
         channels.REFERRAL: pgettext("channel", "Referral"),
     }
     return names.get(channel, channel)
