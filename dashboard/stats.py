@@ -87,6 +87,15 @@ DROP_REASONS_READ = 1000
 """Every reason there is: a few dozen at most (``dashboard.filtered``), so the card never cuts one off."""
 
 
+def _head(site: Site, period: Range) -> dict[str, Any]:
+    """What every report starts with: which site and which days."""
+    return {
+        "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+    }
+
+
 async def report(
     store: CounterReader, site: Site, period: Range, limit: int = 10, filter: Filter | None = None
 ) -> dict[str, Any]:
@@ -104,9 +113,7 @@ async def report(
         for listing, rows in zip(LISTS, lists, strict=True)
     }
     return {
-        "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
-        "from": period.first.isoformat(),
-        "to": period.last.isoformat(),
+        **_head(site, period),
         "totals": range_totals,
         "top": top,
         "dropped": dropped_by_reason,  # what ``crumbless stats`` prints; the card's form is ``filtered_of``
@@ -123,9 +130,7 @@ async def _filtered_report(
         totals_under(store, site, period, filter),
     )
     return {
-        "site": {"id": site.website_id, "domain": site.domain, "timezone": site.timezone},
-        "from": period.first.isoformat(),
-        "to": period.last.isoformat(),
+        **_head(site, period),
         "filter": filter.as_json(),
         "totals": range_totals,
         "top": {listing.key: rows for listing, rows in zip(LISTS, lists, strict=True)},
