@@ -185,6 +185,10 @@ TOTAL, DROPPED = BY_KEY["total"], BY_KEY["dropped"]
 RANKED: tuple[str, ...] = ("visitors", "entry_visitors", "exits", "events")
 """Counters a list ranks by that ``monthly`` has an index for (migration 5): a top list over a
 long range reads each month's values best first and stops once no unread value can reach it."""
+RANKED_BELOW = 32
+"""The ranking indexes hold the rows of dimension codes below this (migration 9): the segments'
+codes start here, and their cells are never ranked."""
+assert all((d.code >= RANKED_BELOW) == (d.level == "segment") for d in DIMENSIONS)
 
 HOST_DIMENSIONS: tuple[str, ...] = ("source",)
 """Dimensions whose values are named after a host, which the audit judges as hosts."""

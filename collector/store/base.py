@@ -213,6 +213,10 @@ class SQLStore(ABC):
         within: str | None = None,
     ) -> tuple[list[tuple[str, Row]], int]:
         def read(db: Connection) -> tuple[list[tuple[str, Row]], int]:
+            if within is not None and listing.dimension in segments.DERIVED:
+                return segments.with_derived_other(
+                    self.queries, db, listing, site, first_day, last_day, limit, offset, search, within
+                )
             return self.queries.breakdown(db, listing, site, first_day, last_day, limit, offset, search, within)
 
         return await self._read(read, "breakdown")

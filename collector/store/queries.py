@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from collector.aggregator import Batch
-from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, PROP_SEPARATOR, RANKED, TOTAL, TopList
+from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, PROP_SEPARATOR, RANKED, RANKED_BELOW, TOTAL, TopList
 from collector.sites import Site
 from collector.store.errors import StoreError
 from collector.store.periods import first_day, month_of, split
@@ -470,7 +470,7 @@ class Queries:
         for month in months:
             best = db.execute(
                 f"SELECT value, {rank} FROM monthly WHERE site = ? AND dim = ? AND month = ? AND {rank} > 0 "
-                f"ORDER BY {rank} DESC LIMIT ?",
+                f"AND dim < {RANKED_BELOW} ORDER BY {rank} DESC LIMIT ?",  # the indexes' own condition, literally
                 (site, dim, month, depth),
             ).fetchall()
             seen.update(dict.fromkeys(value for value, _ in best))

@@ -17,9 +17,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from collector.guard import OTHER
-from collector.model import BY_KEY, COUNTERS, PROP_SEPARATOR, SEGMENTS, TOTAL, segment_value
+from collector.model import (
+    BY_KEY,
+    COUNTERS,
+    PROP_SEPARATOR,
+    SEGMENT_BY_KEY,
+    SEGMENTS,
+    TOTAL,
+    VISITOR_CONSTANT,
+    TopList,
+    segment_value,
+)
 from collector.store.periods import month_of
-from collector.store.queries import Connection, Queries, _added, stored_text, to_json
+from collector.store.queries import Connection, Queries, Row, _added, stored_text, to_json
 
 SEGMENT_CODES: tuple[int, ...] = tuple(BY_KEY[segment.key].code for segment in SEGMENTS)
 CHUNK = 2000
@@ -32,6 +42,17 @@ FOLD_BATCH = 20_000
 
 Cells = dict[tuple[int, int, int, str], list[int]]  # (site, dim code, day or month, text) → counters
 
+
+DERIVED: frozenset[str] = frozenset(s.key for s in SEGMENTS if s.listed in VISITOR_CONSTANT)
+"""Segments whose ``(other)`` is never stored but worked out when read (``with_derived_other``).
+
+Their listed value is one per visitor all day (``model.VISITOR_CONSTANT``), so the pivot value's
+own row holds exactly what all its cells hold together, and its ``(other)`` is that row less the
+cells kept: exact, and a row a day fewer per pivot value. A fold simply deletes their small cells."""
+_DERIVED_CODES = frozenset(BY_KEY[key].code for key in DERIVED)
+_CELLS_OF_ONE_PIVOT = 100_000
+"""More than a visitor-constant list can have under one pivot value (countries, device classes)."""
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 ALL_OTHER = segment_value(OTHER, OTHER)
 """Where the cells of a pivot value too small to be segmented go: the segment's ``(other)`` × ``(other)``."""
@@ -59,6 +80,37 @@ def small_pivots(
         (site, *params, first, last, min_visitors),
     ).fetchall()
     return {(int(code), int(day), str(text)) for code, day, text in rows}
+
+
+def with_derived_other(
+    queries: Queries,
+    db: Connection,
+    listing: TopList,
+    site: int,
+    first: int,
+    last: int,
+    limit: int,
+    offset: int,
+    search: str,
+    within: str,
+) -> tuple[list[tuple[str, Row]], int]:
+    """``Queries.breakdown`` within a pivot value for a ``DERIVED`` segment: its kept cells, and
+    an ``(other)`` row that is the pivot value's own figures less theirs. A stored ``(other)`` cell
+    (written before this, or for values the cardinality guard folded) is in that difference already.
+
+    A pivot value has a few hundred such cells at most, so they are ordered, searched and cut to
+    the page here, as the database would (search folds ASCII letters only, as both databases do).
+    """
+    rows, _ = queries.breakdown(db, listing, site, first, last, _CELLS_OF_ONE_PIVOT, 0, "", within)
+    kept = [(text, row) for text, row in rows if text != OTHER]
+    own = queries.value_totals(db, site, SEGMENT_BY_KEY[listing.dimension].pivot, within, first, last)
+    other = {c: own[c] - sum(row[c] for _, row in kept) for c in listing.counters}
+    if other[listing.rank_counter] > 0:
+        kept.append((OTHER, other))
+    if search:
+        kept = [(text, row) for text, row in kept if search in text.translate(_ASCII_LOWER)]
+    kept.sort(key=lambda item: (tuple(-item[1][c] for c in listing.order), item[0]))
+    return kept[offset : offset + limit], len(kept)
 
 
 def other_cell(value: str) -> str:
@@ -147,23 +199,27 @@ def fold_segments(
     """Fold the range's small cells (``collector.store.SegmentStore.fold_segments``); returns how many.
 
     The ``(other)`` cells, one per pivot value, are added to as a flush adds (by text: they may be
-    new); the folded cells, nearly all of the rows moved, are deleted by key and taken out of their
-    months by key, without looking their text up again.
+    new), except a ``DERIVED`` segment's, which is never stored; the folded cells, nearly all of
+    the rows moved, are deleted by key and taken out of their months by key, without looking their
+    text up again.
     """
     cells = small_cells(queries, db, site, first, last, min_visitors, segments)
     if not cells:
         return 0
-    small = small_pivots(queries, db, site, first, last, min_visitors, {code for code, *_ in cells})
+    stored = {code for code, *_ in cells} - _DERIVED_CODES
+    small = small_pivots(queries, db, site, first, last, min_visitors, stored)
     daily: Cells = {}
     monthly: Cells = {}
     taken: dict[tuple[int, int, int], list[int]] = {}  # (dim code, month, value id) → counters
     for code, day, value, text, counters in cells:
+        month = month_of(day)
+        _add(taken, (code, month, value), counters)
+        if code not in stored:
+            continue  # a DERIVED segment's (other) is its pivot's row less the cells kept
         pivot = text.partition(PROP_SEPARATOR)[0]
         target = ALL_OTHER if (_PIVOT_CODE[code], day, pivot) in small else other_cell(text)
-        month = month_of(day)
         _add(daily, (site, code, day, target), counters)
         _add(monthly, (site, code, month, target), counters)
-        _add(taken, (code, month, value), counters)
     queries.write_batch(db, _rows(daily), _rows(monthly), "[]")
     days = {(code, day, value): counters for code, day, value, _, counters in cells}
     _take_out(queries, db, site, "daily", "day", days, whole=list(days))  # read in this transaction: exact
