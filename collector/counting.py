@@ -105,7 +105,7 @@ _OWN = _COLUMN["total"]
 
 # The declared segments by when they count (model.SEGMENTS), as (key, pivot, listed) triples.
 _VISIT_SEGMENTS = tuple((s.key, s.pivot, s.listed) for s in SEGMENTS if s.kind == "visit")
-_BY_PAGE = tuple((s.key, s.pivot, s.listed, s.coarse) for s in SEGMENTS if s.kind == "pageview")
+_BY_PAGE = tuple((s.key, s.pivot, s.listed, s.coarse) for s in SEGMENTS if s.kind == "pageview" and not s.read_from)
 _BY_GOAL: dict[str, list[tuple[str, bool]]] = {}
 """Per visit value a goal is paired with: the segment keys of the pair, and whether the goal is their pivot."""
 for _segment in SEGMENTS:

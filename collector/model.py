@@ -104,6 +104,9 @@ class Segment:
     No row combines more than two dimensions, and once a site's day is closed no cell with fewer
     than ``CRUMBLESS_SEGMENT_MIN_VISITORS`` visitors stays on disk: it folds into the pivot's
     ``(other)`` cell (``segment_value(pivot value, OTHER)``), so the pivot's sums stay exact.
+    ``read_from`` names the segment whose cells are this one's pairs the other way round, with the
+    same counters (page × country is country × page): only that one is counted and stored, and
+    this one is read from it, by its listed value.
 
     ``kind`` says when the cell counts: ``visit`` cells move with the visit's counters (both values
     are the visit's), ``pageview`` cells with pageviews (one of the values is the page viewed),
@@ -117,6 +120,7 @@ class Segment:
     code: int
     kind: SegmentKind
     coarse: str = ""
+    read_from: str = ""
 
     @property
     def key(self) -> str:
@@ -145,8 +149,8 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("device", "page", 44, "pageview"),
     Segment("device", "source", 45, "visit"),
     Segment("page", "source", 46, "pageview", coarse="channel"),
-    Segment("page", "country", 47, "pageview"),
-    Segment("page", "device", 48, "pageview"),
+    Segment("page", "country", 47, "pageview", read_from="country>page"),
+    Segment("page", "device", 48, "pageview", read_from="device>page"),
     Segment("page", "entry_page", 49, "pageview"),
     Segment("goal", "source", 50, "conversion"),
     Segment("goal", "utm_campaign", 51, "conversion"),
@@ -371,6 +375,10 @@ def _check() -> None:
         assert segment.listed in (*VISIT_DIMENSIONS, "page", "entry_page", "goal"), segment.key
         assert segment.kind == "pageview" or "page" not in (segment.pivot, segment.listed), segment.key
         assert (segment.kind == "conversion") == ("goal" in (segment.pivot, segment.listed)), segment.key
+        if segment.read_from:  # read by listed value, then its (other) worked out (store.segments.DERIVED)
+            stored = SEGMENT_BY_KEY[segment.read_from]
+            assert (stored.pivot, stored.listed, stored.kind) == (segment.listed, segment.pivot, segment.kind)
+            assert segment.listed in VISITOR_CONSTANT and not stored.read_from, segment.key
     for top in (*LISTS, DROP_REASONS, GOALS, FUNNEL_STEPS, *FILTERED.values()):
         dimension = BY_KEY[top.dimension]
         assert set(top.counters) <= set(dimension.counters), f"list {top.key} reads counters its rows do not carry"

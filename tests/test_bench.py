@@ -86,7 +86,7 @@ def test_storage_counts_the_cells_the_fold_finds_and_folds(report: dict[str, Any
     census, left = details["census"], details["cells_left"]
     assert census["days"] == left["closed_days"] == report["results"]["storage"]["details"]["month"]["days"]
     before = census["before_fold"]
-    assert {"page>country", "page>source"} <= set(before)
+    assert {"country>page", "page>source"} <= set(before)
     for cells in before.values():
         assert cells["cells"] >= cells["under_k"] >= cells["single"] >= 0
     under_k = sum(c["under_k"] for c in before.values())
@@ -96,8 +96,8 @@ def test_storage_counts_the_cells_the_fold_finds_and_folds(report: dict[str, Any
     assert shown["segment cells folded"]["value"] == census["folded"]
     whole = sum(c["cells"] for c in before.values())
     assert shown["segment cells under k before the fold"]["value"] == pytest.approx(100 * under_k / whole)
-    page_country = before["page>country"]
-    quoted = shown["page>country cells of one visitor before the fold"]["value"]
+    page_country = before["country>page"]
+    quoted = shown["country>page cells of one visitor before the fold"]["value"]
     assert quoted == pytest.approx(100 * page_country["single"] / page_country["cells"])
 
 

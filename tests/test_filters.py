@@ -68,7 +68,7 @@ def _rows(today: int, goal: int) -> list[tuple[int, str, str, Counts]]:
         (today, "source>country", segment_value("Google", "FR"), _visit(2, 3, 8, 1, 300)),
         (today, "page>source", segment_value("/donate", "Search"), {VISITORS: 3, PAGEVIEWS: 4}),
         (today, "page>source", segment_value("/donate", "Direct"), {VISITORS: 2, PAGEVIEWS: 3}),
-        (today, "page>country", segment_value("/donate", "DE"), {VISITORS: 5, PAGEVIEWS: 7}),
+        (today, "country>page", segment_value("DE", "/donate"), {VISITORS: 5, PAGEVIEWS: 7}),  # read as page>country
         (today, "goal", g, {VISITORS: 2, EVENTS: 3}),
         (today, "goal>source", segment_value(g, "Google"), {VISITORS: 2, EVENTS: 3}),
         (today, "source>goal", segment_value("Google", g), {VISITORS: 2, EVENTS: 3}),

@@ -224,25 +224,39 @@ def test_a_visitor_constant_list_keeps_no_other_cell_and_reads_it_from_the_pivot
     store_settings: Settings,
 ) -> None:
     """Under a page, each visitor is in one country's cell (the country is part of the visitor
-    hash), so the page's own row is what all its country cells hold: the fold just deletes the
-    small cells, and the list's ``(other)`` is the page's figures less the cells kept, exact for
-    any range, with no row of its own on disk. A page too small to segment keeps no cell at all."""
+    hash), so the page's own row is what all its country cells hold: its list's ``(other)`` is the
+    page's figures less the cells kept, exact for any range, with no row of its own on disk. The
+    cells are country × page's, read the other way round: one row per pair, folded as that
+    segment folds (small cells into the country's ``(other)`` page, small countries whole)."""
     cells = {
         (D1, "page", "/big"): counters(visitors=12, pageviews=15),
-        (D1, "page>country", segment_value("/big", "DE")): counters(visitors=7, pageviews=9),
-        (D1, "page>country", segment_value("/big", COUNTRY)): counters(visitors=2, pageviews=3),
+        (D1, "country>page", segment_value("DE", "/big")): counters(visitors=7, pageviews=9),
+        (D1, "country>page", segment_value("DE", "/")): counters(visitors=5, pageviews=5),
+        (D1, "country>page", segment_value(COUNTRY, "/big")): counters(visitors=2, pageviews=3),
+        (D1, "country", "DE"): counters(visitors=12, pageviews=14),
+        (D1, "country", COUNTRY): counters(visitors=2, pageviews=3),
         (D2, "page", "/big"): counters(visitors=4, pageviews=4),
-        (D2, "page>country", segment_value("/big", "DE")): counters(visitors=4, pageviews=4),
+        (D2, "country>page", segment_value("DE", "/big")): counters(visitors=4, pageviews=4),
         (D1, "page", LONELY): counters(visitors=1, pageviews=1),
-        (D1, "page>country", segment_value(LONELY, "DE")): counters(visitors=1, pageviews=1),
-        (D1, "page>device", segment_value("/big", "desktop")): counters(visitors=12, pageviews=15),
+        (D1, "country>page", segment_value("DE", LONELY)): counters(visitors=1, pageviews=1),
+        (D1, "device>page", segment_value("desktop", "/big")): counters(visitors=12, pageviews=15),
+        (D1, "source", "Bing"): counters(visitors=6, visits=6, pageviews=6),
+        (D1, "source>device", segment_value("Bing", "mobile")): counters(visitors=4, visits=4, pageviews=4),
+        (D1, "source>device", segment_value("Bing", "tablet")): counters(visitors=1, visits=1, pageviews=1),
     }
 
     async def work(store: Store) -> None:
         site = await planted(store, cells)
-        assert await store.fold_segments(site, D1, D1, K) == 2
-        kept = {key[2] for key in await stored(store, site) if key[1] == "page>country"}
-        assert kept == {segment_value("/big", "DE")}, "no (other) and no (other) × (other) stored"
+        assert await store.fold_segments(site, D1, D1, K) == 3
+        kept = {key[1:] for key, row in (await stored(store, site)).items() if ">" in key[1] and key[0] == D1}
+        assert kept == {
+            ("country>page", segment_value("DE", "/big")),
+            ("country>page", segment_value("DE", "/")),
+            ("country>page", segment_value("DE", OTHER)),  # LONELY's
+            ("country>page", segment_value(OTHER, OTHER)),  # the small country's
+            ("device>page", segment_value("desktop", "/big")),
+            ("source>device", segment_value("Bing", "mobile")),
+        }, "no page × country row at all, and no (other) of a country or device list"
         # Visitors with no country (an address the country database does not know) are in it too.
         assert await listed(store, site, "page>country", "/big") == {
             "DE": {"visitors": 7, "pageviews": 9},
@@ -250,6 +264,11 @@ def test_a_visitor_constant_list_keeps_no_other_cell_and_reads_it_from_the_pivot
         }
         assert await listed(store, site, "page>device", "/big") == {"desktop": {"visitors": 12, "pageviews": 15}}
         assert await listed(store, site, "page>country", LONELY) == {OTHER: {"visitors": 1, "pageviews": 1}}
+        assert await listed(store, site, "page>country", OTHER) == {}, "no page was folded: nothing to show"
+        assert await listed(store, site, "source>device", "Bing") == {
+            "mobile": {"visitors": 4, "visits": 4, "pageviews": 4, "bounces": 0},
+            OTHER: {"visitors": 2, "visits": 2, "pageviews": 2, "bounces": 0},
+        }
         segment = SEGMENT_BY_KEY["page>country"]
         listing = FILTERED[(segment.pivot, segment.listed)]
         rows, matched = await store.breakdown(site, listing, D1, LAST, 1, 1, within="/big")

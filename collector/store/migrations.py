@@ -8,7 +8,7 @@ or the time of an individual hit (``crumbless audit`` checks the live schema aga
 
 from __future__ import annotations
 
-RANKED_ROWS_ONLY = """
+SLIMMER_SEGMENTS = """
 DROP INDEX monthly_by_visitors;
 DROP INDEX monthly_by_entry_visitors;
 DROP INDEX monthly_by_exits;
@@ -17,11 +17,16 @@ CREATE INDEX monthly_by_visitors ON monthly (site, dim, month, visitors) WHERE d
 CREATE INDEX monthly_by_entry_visitors ON monthly (site, dim, month, entry_visitors) WHERE dim < 32;
 CREATE INDEX monthly_by_exits ON monthly (site, dim, month, exits) WHERE dim < 32;
 CREATE INDEX monthly_by_events ON monthly (site, dim, month, events) WHERE dim < 32;
+DELETE FROM daily WHERE dim IN (47, 48);
+DELETE FROM monthly WHERE dim IN (47, 48);
+DELETE FROM dim_values WHERE dim IN (47, 48);
 """
-"""Migration 9, the same in both databases: the ranking indexes of ``monthly`` hold only the rows a
-top list ranks. Segment cells (dimension codes from 32, ``model.SEGMENTS``) are read one pivot
-value at a time by the primary key and never ranked, and were most of these indexes' entries. A
-query that ranks says ``dim < 32`` in so many words, which is what lets either database use them."""
+"""Migration 9, the same in both databases, for the bytes segment cells take. The ranking indexes
+of ``monthly`` hold only the rows a top list ranks: segment cells (dimension codes from 32,
+``model.SEGMENTS``) are read one pivot value at a time by the primary key and never ranked, and
+were most of these indexes' entries. A query that ranks says ``dim < 32`` in so many words, which
+is what lets either database use them. Page × country (47) and page × device (48) are read from
+country × page and device × page, the same pairs (``model.Segment.read_from``): their own rows go."""
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -340,7 +345,7 @@ CREATE TABLE funnels (
     ),
     (
         9,
-        RANKED_ROWS_ONLY,
+        SLIMMER_SEGMENTS,
     ),
 )
 
@@ -534,6 +539,6 @@ CREATE TABLE funnels (
     ),
     (
         9,
-        RANKED_ROWS_ONLY,
+        SLIMMER_SEGMENTS,
     ),
 )
