@@ -10,6 +10,7 @@ a string left out of the catalogs — or a template that forgot to ask for its t
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -520,3 +521,20 @@ def test_realtime_keeps_the_plural_right_as_it_moves(browser: Any, pages: Pages)
         page.wait_for_timeout(250)
     assert words.inner_text() == "visitante en los últimos 5 minutos"
     context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de", "hi", "ar"])
+def test_whole_numbers_are_written_exactly_as_babel_writes_them(language: str) -> None:
+    """The fast path for whole numbers (``formats._whole_numbers``) gives Babel's text, or is not
+    taken: Indian grouping (hi) and Arabic digits and signs (ar) are left to Babel."""
+    locale = Locale.parse(language)
+    pattern = formats._pattern(locale, "decimal", 2)
+    fast = formats._whole_numbers(locale)
+    assert (fast is None) == (language in ("hi", "ar"))
+    rng = random.Random(language)
+    if fast is None:
+        return
+    drawn = [rng.randrange(-(10 ** rng.randrange(1, 13)), 10**12) for _ in range(2000)]
+    for n in [0, 1, 999, 1000, 10**9 + 7, -(10**6), *drawn]:
+        assert fast(n) == str(pattern.apply(n, locale)), n
+
