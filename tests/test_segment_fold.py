@@ -273,7 +273,7 @@ def test_a_visitor_constant_list_keeps_no_other_cell_and_reads_it_from_the_pivot
         listing = FILTERED[(segment.pivot, segment.listed)]
         rows, matched = await store.breakdown(site, listing, D1, LAST, 1, 1, within="/big")
         assert (rows, matched) == ([(OTHER, {"visitors": 5, "pageviews": 6})], 2), "over both days, paged"
-        rows, matched = await store.breakdown(site, listing, D1, LAST, 10, 0, "de", within="/big")
+        rows, matched = await store.breakdown(site, listing, D1, LAST, 10, 0, "De", within="/big")
         assert (rows, matched) == ([("DE", {"visitors": 11, "pageviews": 13})], 1), "searched"
 
     run(store_settings, work)

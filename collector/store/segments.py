@@ -112,7 +112,8 @@ def with_derived_other(
     if other[listing.rank_counter] > 0:
         kept.append((OTHER, other))
     if search:
-        kept = [(text, row) for text, row in kept if search in text.translate(_ASCII_LOWER)]
+        needle = search.lower()
+        kept = [(text, row) for text, row in kept if needle in text.translate(_ASCII_LOWER)]
     kept.sort(key=lambda item: (tuple(-item[1][c] for c in listing.order), item[0]))
     return kept[offset : offset + limit], len(kept)
 
