@@ -146,30 +146,45 @@ def stored_text(text: str) -> str:
 
 def batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     """The batch's daily rows, their monthly sums and its hourly rows: [site, dim code, day or
-    month, text, *counters] and [site, hour, *counters]. Checks every number before anything is written."""
-    rows = itertools.chain(batch.daily.values(), batch.hourly.values())
-    if any(abs(n) >= MAX_COUNTER for row in rows for n in row):
+    month, text, *counters] and [site, hour, *counters]. Checks every number before anything is written.
+
+    It runs on the event loop, between beacons, once per row of the batch (two rows a beacon), so
+    it is written for speed: the range check in C (``max``/``min`` of each row), and the monthly
+    rows summed only when the batch has more than one day of a month (once a day, at midnight)."""
+    _check_counters(itertools.chain(batch.daily.values(), batch.hourly.values()))
+    keyed = (((site, CODES[dim], day, stored_text(text)), row) for (site, day, dim, text), row in batch.daily.items())
+    daily = _summed(keyed)
+    days = {day for _, _, day, _ in daily}
+    months = {day: month_of(day) for day in days}
+    if len(days) == 1:  # each day row is its month's row: the keys cannot meet
+        (month,) = months.values()
+        monthly = [[site, code, month, text, *row] for (site, code, _, text), row in daily.items()]
+    else:
+        summed = _summed(((site, code, months[day], text), row) for (site, code, day, text), row in daily.items())
+        monthly = [[*key, *row] for key, row in summed.items()]
+    hourly = [[*key, *row] for key, row in batch.hourly.items() if any(row)]
+    return [[*key, *row] for key, row in daily.items()], monthly, hourly
+
+
+CODES = {key: dimension.code for key, dimension in BY_KEY.items()}
+
+
+def _check_counters(rows: Iterable[list[int]]) -> None:
+    rows = [row for row in rows if row]
+    if rows and (max(map(max, rows)) >= MAX_COUNTER or min(map(min, rows)) <= -MAX_COUNTER):
         raise StoreError(f"a counter addition is beyond {MAX_COUNTER}; nothing of this batch was written")
-    daily: dict[tuple[int, int, int, str], list[int]] = {}
-    monthly: dict[tuple[int, int, int, str], list[int]] = {}
-    months: dict[int, int] = {}
-    for (site, day, dim, text), row in batch.daily.items():
+
+
+def _summed(rows: Iterable[tuple[tuple[int, int, int, str], list[int]]]) -> dict[tuple[int, int, int, str], list[int]]:
+    """Rows by key, all-zero rows left out; rows of one key (a value that is the same once cut,
+    or a month's days) added up, into new lists: the batch's own are never changed."""
+    summed: dict[tuple[int, int, int, str], list[int]] = {}
+    for key, row in rows:
         if not any(row):
             continue
-        code = BY_KEY[dim].code
-        text = stored_text(text)
-        month = months.get(day)
-        if month is None:
-            month = months[day] = month_of(day)
-        for rows_, key in ((daily, (site, code, day, text)), (monthly, (site, code, month, text))):
-            summed = rows_.get(key)
-            if summed is None:
-                rows_[key] = list(row)
-            else:  # a month's other days, or a value that is the same once cut
-                for i, n in enumerate(row):
-                    summed[i] += n
-    hourly = [[*key, *row] for key, row in batch.hourly.items() if any(row)]
-    return [[*key, *row] for key, row in daily.items()], [[*key, *row] for key, row in monthly.items()], hourly
+        before = summed.get(key)
+        summed[key] = row if before is None else [a + b for a, b in zip(before, row, strict=True)]
+    return summed
 
 
 SCAN_DAYS = 3
@@ -268,7 +283,7 @@ class Queries:
         db.execute(self.hourly_upsert, (hourly,))
         # A row can only come back to zero through a negative addition (an exit moving on, a bounce
         # taken back): only those rows are looked at.
-        shrinking = [row for row in daily if any(n < 0 for n in row[4:])]
+        shrinking = [row for row in daily if min(row[4:]) < 0]
         if shrinking:
             months = [[site, code, month_of(day), text] for site, code, day, text, *_ in shrinking]
             db.execute(self.daily_zeros, (to_json(shrinking),))
