@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ class Dialect:
     """SQLite's spelling; ``PostgresDialect`` overrides what PostgreSQL spells otherwise."""
 
     name = "sqlite"
+    staged_types = ("TEXT", "INTEGER", "")  # the staging table's text and integer columns, and its lifetime
 
     def translate(self, sql: str) -> str:
         """A statement written with ``?`` placeholders as the driver takes it."""
@@ -62,6 +63,12 @@ class Dialect:
 
     def insert_ignoring_duplicates(self, insert: str, select: str) -> str:
         return f"INSERT OR IGNORE {insert.removeprefix('INSERT ')} {select}"
+
+    def staging_table(self, name: str, layout: Sequence[str]) -> str:
+        """A connection's own table for a flush's rows (``Queries.write_batch``), made when it opens."""
+        text, integer, lifetime = self.staged_types
+        columns = ", ".join(f"{c} {text if c == 'text' else integer}" for c in layout)
+        return f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}){lifetime}"
 
     def integer(self, expression: str) -> str:
         """A sum as an integer (SQLite's already is)."""
@@ -78,6 +85,10 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    # The staged text is compared with ``dim_values.value``, so it takes that column's collation;
+    # the table is emptied at commit by truncation, since a temporary table is never vacuumed and
+    # the rows a DELETE leaves dead would stay in its file.
+    staged_types = ('text COLLATE "C"', "bigint", " ON COMMIT DELETE ROWS")
 
     def translate(self, sql: str) -> str:
         return _translated(sql)
@@ -144,26 +155,30 @@ def stored_text(text: str) -> str:
     return text if len(data) <= MAX_VALUE_BYTES else data[:MAX_VALUE_BYTES].decode("utf-8", "ignore")
 
 
-def batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
-    """The batch's daily rows, their monthly sums and its hourly rows: [site, dim code, day or
-    month, text, *counters] and [site, hour, *counters]. Checks every number before anything is written.
+def batch_rows(batch: Batch) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The batch's daily rows as ``Queries.write_batch`` takes them (``staged_rows``) and its hourly
+    rows, [site, hour, *counters]. Checks every number before anything is written.
 
     It runs on the event loop, between beacons, once per row of the batch (two rows a beacon), so
-    it is written for speed: the range check in C (``max``/``min`` of each row), and the monthly
-    rows summed only when the batch has more than one day of a month (once a day, at midnight)."""
+    it is written for speed: the range check in C (``max``/``min`` of each row)."""
     _check_counters(itertools.chain(batch.daily.values(), batch.hourly.values()))
     keyed = (((site, CODES[dim], day, stored_text(text)), row) for (site, day, dim, text), row in batch.daily.items())
-    daily = _summed(keyed)
-    days = {day for _, _, day, _ in daily}
-    months = {day: month_of(day) for day in days}
-    if len(days) == 1:  # each day row is its month's row: the keys cannot meet
-        (month,) = months.values()
-        monthly = [[site, code, month, text, *row] for (site, code, _, text), row in daily.items()]
-    else:
-        summed = _summed(((site, code, months[day], text), row) for (site, code, day, text), row in daily.items())
-        monthly = [[*key, *row] for key, row in summed.items()]
     hourly = [[*key, *row] for key, row in batch.hourly.items() if any(row)]
-    return [[*key, *row] for key, row in daily.items()], monthly, hourly
+    return staged_rows(_summed(keyed)), hourly
+
+
+def staged_rows(cells: Mapping[tuple[int, int, int, str], list[int]]) -> list[list[Any]]:
+    """Day cells, (site, dim code, day, text) → counters, as the rows a flush writes: laid out as
+    ``_STAGED_LAYOUT``, with the day's month (its roll-up) and whether an addition is negative
+    (only such a row can come back to zero)."""
+    months: dict[int, int] = {}
+    rows: list[list[Any]] = []
+    for (site, code, day, text), counters in cells.items():
+        month = months.get(day)
+        if month is None:
+            month = months[day] = month_of(day)
+        rows.append([site, code, day, month, text, int(min(counters) < 0), *counters])
+    return rows
 
 
 CODES = {key: dimension.code for key, dimension in BY_KEY.items()}
@@ -194,13 +209,18 @@ TOP_DEPTH = 4096
 
 _COUNTERS = ", ".join(COUNTERS)
 _ALL_ZERO = " AND ".join(f"{c} = 0" for c in COUNTERS)
-_DAY_LAYOUT = ("site", "dim", "period", "text", *COUNTERS)
+_STAGED_LAYOUT = ("site", "dim", "day", "month", "text", "shrinks", *COUNTERS)
+STAGED = "staged_counts"
+"""The writing connection's temporary table of a flush's day rows: the JSON parameter is read into
+it once, and the values, days and months are written from it. SQLite's ``json_extract`` parses
+the row's array again for each of its twenty columns, which cost more than the writes."""
 _HOUR_LAYOUT = ("site", "hour", *HOURLY_COUNTERS)
 _VALUE_JOIN = "JOIN dim_values AS v ON v.site = j.site AND v.dim = j.dim AND v.value = j.text"
 _KNOWN_SITE = "JOIN sites AS s ON s.id = j.site"
 """Rows of a site deleted since they were counted are left out: a site deleted by one collector
 must not get counters back from another's flush (the PostgreSQL store also holds the sites'
 rows until it commits, so none is deleted between this join and the commit)."""
+_STAGED_ROWS = f"{STAGED} AS j {_VALUE_JOIN} {_KNOWN_SITE}"
 
 _SITE = "id, website_id, domain, name, timezone, extra_domains"
 
@@ -226,15 +246,16 @@ class Queries:
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = d = dialect
-        values = d.rows(_DAY_LAYOUT, ("site", "dim", "text"))
+        self.staging_table = d.staging_table(STAGED, _STAGED_LAYOUT)
+        self.stage = f"INSERT INTO {STAGED} SELECT * FROM {d.rows(_STAGED_LAYOUT, _STAGED_LAYOUT)} AS j"
+        self.unstage = f"DELETE FROM {STAGED}"
         self.values_insert = d.insert_ignoring_duplicates(
             "INSERT INTO dim_values (site, dim, value)",
-            f"SELECT DISTINCT j.site, j.dim, j.text FROM {values} AS j {_KNOWN_SITE} ORDER BY 1, 2, 3",
+            f"SELECT DISTINCT j.site, j.dim, j.text FROM {STAGED} AS j {_KNOWN_SITE} ORDER BY 1, 2, 3",
         )
-        self.daily_upsert, self.monthly_upsert = (
-            self._counts_upsert("daily", "day"),
-            self._counts_upsert("monthly", "month"),
-        )
+        self.daily_upsert = self._counts_upsert("daily", "day")
+        self.monthly_upsert = self._counts_upsert("monthly", "month")
+        self.months_upsert = self._counts_upsert("monthly", "month", "GROUP BY j.site, j.dim, j.month, v.id")
         self.daily_zeros, self.monthly_zeros = (
             self._zero_rows_delete("daily", "day"),
             self._zero_rows_delete("monthly", "month"),
@@ -251,43 +272,44 @@ class Queries:
             "INSERT INTO ended_sessions (nonce_sha256, expires)", "VALUES (?, ?)"
         )
 
-    def _counts_upsert(self, table: str, period: str) -> str:
-        """Add a batch of [site, dim, period, text, *counters] to ``table``, values looked up by text.
+    def _counts_upsert(self, table: str, period: str, grouped: str = "") -> str:
+        """Add the staged rows to ``table``, values looked up by text; a month's rows ``grouped``.
 
         "WHERE true": SQLite's grammar needs it to tell the upsert's ON from a join's.
         """
-        rows = self.dialect.rows(_DAY_LAYOUT, _DAY_LAYOUT)
+        counters = ", ".join(f"sum(j.{c})" if grouped else f"j.{c}" for c in COUNTERS)
         return (
             f"INSERT INTO {table} (site, dim, {period}, value, {_COUNTERS}) "
-            f"SELECT j.site, j.dim, j.period, v.id, {', '.join('j.' + c for c in COUNTERS)} "
-            f"FROM {rows} AS j {_VALUE_JOIN} {_KNOWN_SITE} WHERE true ORDER BY j.site, j.dim, j.period, v.id "
+            f"SELECT j.site, j.dim, j.{period}, v.id, {counters} FROM {_STAGED_ROWS} "
+            f"WHERE true {grouped} ORDER BY j.site, j.dim, j.{period}, v.id "
             f"ON CONFLICT (site, dim, {period}, value) DO UPDATE SET {_added(table, COUNTERS)}"
         )
 
     def _zero_rows_delete(self, table: str, period: str) -> str:
-        """Delete the rows of a batch (given as for ``_counts_upsert``) whose counters now sum to zero."""
-        rows = self.dialect.rows(_DAY_LAYOUT, ("site", "dim", "period", "text"))
+        """Delete the rows of the staged rows with a negative addition whose counters now sum to zero."""
         return (
             f"DELETE FROM {table} WHERE {_ALL_ZERO} AND (site, dim, {period}, value) IN ("
-            f"SELECT j.site, j.dim, j.period, v.id FROM {rows} AS j {_VALUE_JOIN})"
+            f"SELECT j.site, j.dim, j.{period}, v.id FROM {STAGED} AS j {_VALUE_JOIN} WHERE j.shrinks = 1)"
         )
 
     # ── counters ──────────────────────────────────────────────────────────────────────────────
 
-    def write_batch(self, db: Connection, daily: list[list[Any]], monthly: list[list[Any]], hourly: str) -> None:
-        """A flush: the day rows, their months' roll-ups and the hours, in the caller's transaction."""
-        days = to_json(daily)
-        db.execute(self.values_insert, (days,))
-        db.execute(self.daily_upsert, (days,))
-        db.execute(self.monthly_upsert, (to_json(monthly),))
+    def write_batch(self, db: Connection, daily: list[list[Any]], hourly: str) -> None:
+        """A flush, in the caller's transaction: the day rows (``staged_rows``), their months'
+        roll-ups summed from them, and the hours."""
+        db.execute(self.stage, (to_json(daily),))
+        db.execute(self.values_insert)
+        db.execute(self.daily_upsert)
+        # Summing a month's days costs a sort; only a batch with two days of a month needs it.
+        two_days_of_a_month = len({row[2] for row in daily}) > len({row[3] for row in daily})
+        db.execute(self.months_upsert if two_days_of_a_month else self.monthly_upsert)
         db.execute(self.hourly_upsert, (hourly,))
         # A row can only come back to zero through a negative addition (an exit moving on, a bounce
         # taken back): only those rows are looked at.
-        shrinking = [row for row in daily if min(row[4:]) < 0]
-        if shrinking:
-            months = [[site, code, month_of(day), text] for site, code, day, text, *_ in shrinking]
-            db.execute(self.daily_zeros, (to_json(shrinking),))
-            db.execute(self.monthly_zeros, (to_json(months),))
+        if any(row[5] for row in daily):
+            db.execute(self.daily_zeros)
+            db.execute(self.monthly_zeros)
+        db.execute(self.unstage)
 
     def recent_values(self, db: Connection, since_day: int) -> list[tuple[int, int, int, str]]:
         """(site, day, dim code, text) of the day rows since a day, the site totals left out."""

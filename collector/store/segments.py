@@ -29,7 +29,7 @@ from collector.model import (
     segment_value,
 )
 from collector.store.periods import month_of
-from collector.store.queries import Connection, Queries, Row, _added, stored_text, to_json
+from collector.store.queries import Connection, Queries, Row, _added, staged_rows, stored_text, to_json
 
 SEGMENT_CODES: tuple[int, ...] = tuple(BY_KEY[segment.key].code for segment in SEGMENTS)
 CHUNK = 2000
@@ -246,7 +246,6 @@ def fold_segments(
     stored = {code for code, *_ in cells} - _DERIVED_CODES
     small = small_pivots(queries, db, site, first, last, min_visitors, stored)
     daily: Cells = {}
-    monthly: Cells = {}
     taken: dict[tuple[int, int, int], list[int]] = {}  # (dim code, month, value id) → counters
     for code, day, value, text, counters in cells:
         month = month_of(day)
@@ -256,8 +255,7 @@ def fold_segments(
         pivot = text.partition(PROP_SEPARATOR)[0]
         target = ALL_OTHER if (_PIVOT_CODE[code], day, pivot) in small else other_cell(text)
         _add(daily, (site, code, day, target), counters)
-        _add(monthly, (site, code, month, target), counters)
-    queries.write_batch(db, _rows(daily), _rows(monthly), "[]")
+    queries.write_batch(db, staged_rows(daily), "[]")
     days = {(code, day, value): counters for code, day, value, _, counters in cells}
     _take_out(queries, db, site, "daily", "day", days, whole=list(days))  # read in this transaction: exact
     _take_out(queries, db, site, "monthly", "month", taken)
