@@ -22,7 +22,17 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from collector.aggregator import Batch
-from collector.model import BY_KEY, COUNTERS, HOURLY_COUNTERS, PROP_SEPARATOR, RANKED, RANKED_BELOW, TOTAL, TopList
+from collector.model import (
+    BY_KEY,
+    COUNTERS,
+    HOURLY_COUNTERS,
+    PROP_SEPARATOR,
+    RANKED,
+    RANKED_BELOW,
+    SEGMENT_BY_KEY,
+    TOTAL,
+    TopList,
+)
 from collector.sites import Site
 from collector.store.errors import StoreError
 from collector.store.periods import first_day, month_of, split
@@ -399,12 +409,11 @@ class Queries:
         (HAVING names ``sum(…)``: a bare name there would be a column of some row of the group.)
 
         Only the list's counters are summed: over a year of a busy dimension the sums are most of
-        the query's cost. ``within`` (a segment's pivot value) reads only the values that start with
-        it, found as one range of the value index, and returns them without it.
+        the query's cost. ``within`` (a segment's pivot value) reads only that value's cells
+        (``_cells``) and returns them without it.
         """
         wanted = listing.counters
-        code = BY_KEY[listing.dimension].code
-        narrowing, text = self._within(site, code, within)
+        code, narrowing, text = self._cells(site, listing.dimension, within)
         parts, in_range = self.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last, narrowing)
         sums = ", ".join(self.dialect.integer(f"sum({c})") + f" AS {c}" for c in wanted)
         match, found = (f"WHERE {self.dialect.contains(text)}", (search.lower(),)) if search else ("", ())
@@ -427,20 +436,38 @@ class Queries:
         return [], int(db.execute(f"SELECT count(*) FROM ({grouped}) AS m", params).fetchone()[0])
 
     @staticmethod
-    def _within(site: int, code: int, within: str | None) -> tuple[tuple[str, Sequence[Any]], str]:
-        """The condition that keeps one pivot value's segment cells (its parameters with it), and the
-        expression of a cell's listed value: ``v.value`` itself when there is no pivot.
+    def _cells(site: int, dimension: str, within: str | None) -> tuple[int, tuple[str, Sequence[Any]], str]:
+        """Which rows a list reads: their dimension's code, the condition that keeps one pivot
+        value's segment cells (its parameters with it), and the expression of a cell's listed value
+        (``v.value`` itself when there is no pivot).
 
         The cells of a pivot value are the values from ``pivot + SEPARATOR`` up to (not including)
         ``pivot`` and the character after the separator, one range of the ``(site, dim, value)``
         index in both stores (PostgreSQL's ``value`` compares bytewise: ``COLLATE "C"``).
+
+        A segment read the other way round (``model.Segment.read_from``) reads the stored
+        segment's cells whose texts end with the value, each under its pivot value. No index
+        orders by a text's end, so the stored segment's texts are read through (a site's distinct
+        pairs of the kind, not its rows); each day's and month's rows of those texts are then key
+        lookups, as a filter's are.
         """
+        segment = SEGMENT_BY_KEY.get(dimension)
+        stored = segment.read_from if segment is not None and within is not None else ""
+        code = BY_KEY[stored or dimension].code
         if within is None:
-            return ("", ()), "v.value"
+            return code, ("", ()), "v.value"
+        if stored:
+            suffix = PROP_SEPARATOR + stored_text(within)
+            cut = len(suffix)  # an int computed here, written into the SQL as a literal
+            cells = (
+                "value IN (SELECT id FROM dim_values WHERE site = ? AND dim = ? "
+                f"AND substr(value, length(value) - {cut - 1}) = ?)"
+            )
+            return code, (cells, (site, code, suffix)), f"substr(v.value, 1, length(v.value) - {cut})"
         prefix = stored_text(within) + PROP_SEPARATOR
         end = prefix[:-1] + chr(ord(PROP_SEPARATOR) + 1)
         cells = "value IN (SELECT id FROM dim_values WHERE site = ? AND dim = ? AND value >= ? AND value < ?)"
-        return (cells, (site, code, prefix, end)), f"substr(v.value, {len(prefix) + 1})"
+        return code, (cells, (site, code, prefix, end)), f"substr(v.value, {len(prefix) + 1})"
 
     def value_totals(self, db: Connection, site: int, dim: str, value: str, first: int, last: int) -> Row:
         """Every counter of one value summed over the range (0 without data)."""
