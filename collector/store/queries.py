@@ -201,8 +201,8 @@ def _check_counters(rows: Iterable[list[int]]) -> None:
 
 
 def _summed(rows: Iterable[tuple[tuple[int, int, int, str], list[int]]]) -> dict[tuple[int, int, int, str], list[int]]:
-    """Rows by key, all-zero rows left out; rows of one key (a value that is the same once cut,
-    or a month's days) added up, into new lists: the batch's own are never changed."""
+    """Rows by key, all-zero rows left out; rows of one key (two values that are the same once
+    cut) added up, into new lists: the batch's own are never changed."""
     summed: dict[tuple[int, int, int, str], list[int]] = {}
     for key, row in rows:
         if not any(row):
