@@ -152,11 +152,10 @@ class PostgresStore(SQLStore):
         the pool would only say it got none in time."""
         psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
 
-    def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """A statement stuck behind a lock fails (and is retried later) instead of holding its worker
-        forever; the flush's staging table (``queries.STAGED``) is the connection's own."""
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        """A statement stuck behind a lock fails (and is retried later) instead of holding its worker forever."""
         conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
-        conn.execute(self.queries.staging_table)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
