@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector import endpoints, metrics, spill, tracker
+from collector import endpoints, metrics, spill, tracker, useragents
 from collector.accesslog import AccessLog, BatchedAccessLog, flush_access_logs
 from collector.aggregator import Aggregator
 from collector.bodylimit import BodyLimit
@@ -94,6 +94,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        useragents.prepare()  # before the first beacon, which would otherwise wait for it
         store = await open_store(settings)
         sites = SiteRegistry(store.sites)
         await sites.refresh()

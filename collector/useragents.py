@@ -42,6 +42,7 @@ __all__ = [
     "cache_clear",
     "cache_info",
     "describe",
+    "prepare",
     "request_bot_signal",
 ]
 
@@ -711,6 +712,21 @@ def describe(user_agent: str | None) -> Agent:
 
 cache_info = _describe.cache_info
 cache_clear = _describe.cache_clear
+
+_SAMPLE = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def prepare() -> None:
+    """Build the parser and the pattern sets now, as a collector starts.
+
+    They are built on first use so the CLI starts fast; but built by the first beacon they held
+    the event loop for about a second (several on a busy host), and every beacon in flight waited,
+    long enough for a load balancer in front to time out. The sample goes through the uncached
+    classification, so nothing of it stays in ``describe``'s cache.
+    """
+    _is_listed_crawler()
+    _is_isbot_listed()
+    _describe.__wrapped__(_SAMPLE)
 
 
 # --------------------------------------------------------------------------- request headers

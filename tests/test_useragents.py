@@ -24,6 +24,9 @@ from collector.useragents import (
     request_bot_signal,
 )
 
+from tests.conftest import Server
+from tests.support import Clock, add_site, make_settings, plausible
+
 BROWSER_FILE = Path(__file__).parent / "data" / "browser_user_agents.txt"
 
 # The design target.
@@ -415,6 +418,22 @@ def test_falls_back_to_python_re_without_the_rust_binding(monkeypatch: pytest.Mo
 def test_crawler_list_is_case_sensitive_as_upstream_intends() -> None:
     matcher = useragents.python_matcher(useragents.crawler_patterns())
     assert matcher("Wget/1.21") and matcher("wget/1.21") and not matcher("WGET/1.21")
+
+
+def test_a_starting_collector_builds_the_parsers_before_its_first_beacon(tmp_path: Path, geo_db: Path, clock: Clock) -> None:
+    """Built by the first beacon, they held the event loop for a second or more, and every beacon in
+    flight waited; the collector builds them as it starts, and keeps no UA of its own in the cache."""
+    builders = (useragents._parser, useragents._is_listed_crawler, useragents._is_isbot_listed)
+    for built in builders:
+        built.cache_clear()
+    useragents.cache_clear()
+    config = make_settings(tmp_path / "data", geo_db)
+    server = Server(config, clock, add_site(config, "example.com"))
+    with server.client:
+        assert [built.cache_info().currsize for built in builders] == [1, 1, 1]
+        assert useragents.cache_info().currsize == 0
+        assert server.post("/api/event", plausible("example.com", "https://example.com/")).status_code == 202
+    assert useragents.cache_info().currsize == 1
 
 
 def test_repeats_come_from_the_cache() -> None:
