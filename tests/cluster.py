@@ -1,16 +1,15 @@
 """Real ``crumbless serve`` processes on one clock: one collector, or several behind HAProxy.
 
-The clock is libfaketime's (Debian's ``faketime`` package), preloaded into each collector and
-read from one file, frozen at the second the test writes there. So every collector agrees on the
-time, a beacon stream can cross the 30-minute visit boundary and a site's midnight in seconds,
-and two runs of one stream see exactly the same seconds (durations included). Only the
-collectors' wall clock is faked: their timers run on the real monotonic clock, and the fake
-time is always ahead of the real one, so what Redis expires by its own clock lives long enough.
+Every collector reads its wall clock (``time.time``) from one file, frozen at the second the test
+writes there (tests/fake_clock). So every collector agrees on the time, a beacon stream can cross
+the 30-minute visit boundary and a site's midnight in seconds, and two runs of one stream see
+exactly the same seconds (durations included). Only the wall clock is faked: timers run on the
+real monotonic clock, and the fake time is always ahead of the real one, so what Redis expires by
+its own clock lives long enough.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import random
@@ -27,39 +26,30 @@ import httpx
 
 from collector.model import COUNTERS, HOURLY_COUNTERS
 from tests.live_server import LiveServer, crumbless_env, free_port, run_cli
-from tests.services import missing, start_haproxy
+from tests.services import start_haproxy
 from tests.support import CHROME, FIREFOX, IPHONE
 
 DOMAIN = "scale.example"
-LIBFAKETIME = "/usr/lib/*/faketime/libfaketimeMT.so.1"
+FAKE_CLOCK = Path(__file__).parent / "fake_clock"
 
 
 class FrozenClock:
     """The collectors' wall clock: one file, rewritten for every tick of the stream."""
 
     def __init__(self, root: Path) -> None:
-        found = sorted(glob.glob(LIBFAKETIME))
-        if not found:
-            missing("libfaketime is not installed (Debian package: faketime)")
-        self.library = found[0]
-        self.path = root / "faketime"
+        self.path = root / "clock"
         self.set(time.time() + 3600)
 
     def set(self, ts: float) -> None:
         assert ts > time.time(), "the fake clock must stay ahead of the real one (Redis expires by the real one)"
-        text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(text + "\n")
+        temporary.write_text(f"{ts:.6f}\n")
         os.replace(temporary, self.path)  # a collector never reads half a line
 
     def env(self) -> dict[str, str]:
-        return {
-            "LD_PRELOAD": self.library,
-            "FAKETIME_TIMESTAMP_FILE": str(self.path),
-            "FAKETIME_NO_CACHE": "1",
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "TZ": "UTC",
-        }
+        """What a child process needs to run on this clock (tests/fake_clock/sitecustomize.py)."""
+        path = [str(FAKE_CLOCK), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {"PYTHONPATH": os.pathsep.join(path), "FAKE_CLOCK_FILE": str(self.path), "TZ": "UTC"}
 
 
 # ── the recorded stream ─────────────────────────────────────────────────────────────────────
@@ -192,6 +182,7 @@ class Collectors:
 
     def __init__(self, root: Path, geo_db: Path, clock: FrozenClock, count: int, **settings: str) -> None:
         self.root, self.clock = root, clock
+        self.proxy_log = ""
         # Every cell kept (k = 1): these tests compare rows with a reference run's, and when a
         # closed day's small cells fold depends on when each collector's housekeeping ticks. The
         # fold has tests of its own (tests/test_segment_fold.py).
@@ -224,8 +215,21 @@ class Collectors:
 
     @contextmanager
     def behind_haproxy(self) -> Iterator[str]:
+        """HAProxy's URL; its log is kept in ``proxy_log`` when it stops, for ``report``."""
         with start_haproxy(self.ports) as proxy:
-            yield proxy.url
+            try:
+                yield proxy.url
+            finally:
+                self.proxy_log = proxy.log()
+
+    def report(self, statuses: Sequence[int]) -> str:
+        """What a test prints when a beacon got another answer than 202: which beacons, HAProxy's
+        lines other than 202s (its timers and termination flags tell a stalled collector from a
+        refused connection), and the end of every collector's log."""
+        odd = [(i, s) for i, s in enumerate(statuses) if s != 202]
+        lines = [line for line in self.proxy_log.splitlines() if " 202 " not in line]
+        tails = [f"── {s.name}:\n" + "\n".join(s.stderr_text().splitlines()[-30:]) for s in self.servers]
+        return "\n".join([f"answers other than 202 (index, status): {odd[:20]}", "── haproxy:", *lines[-60:], *tails])
 
 
 def send(url: str, clock: FrozenClock, ticks: Sequence[Tick], resend: bool = False) -> list[int]:

@@ -344,13 +344,18 @@ def haproxy_config(backends: Sequence[int], port: int, health: str | None = "/he
 
     With ``health`` a backend is checked every half second and taken out after two failures, and
     a request refused by a dead one is sent to another, which is what the failover tests rely on.
+    Every request and every change of a backend's state is logged to ``haproxy.log`` (its timings
+    and termination flags say which side stalled when a test sees an answer it did not expect).
     """
     check = " check inter 500ms fall 2 rise 1" if health else ""
     lines = [
         "global",
         "    maxconn 512",
+        "    log stdout format raw local0",
         "defaults",
         "    mode http",
+        "    log global",
+        "    option httplog",
         "    option forwardfor",
         "    option redispatch",
         "    retries 2",

@@ -91,7 +91,7 @@ def test_three_collectors_behind_haproxy_store_every_row_as_one_does(
     with three.behind_haproxy() as url:
         statuses = send(url, three.clock, ticks)
     three.stop()
-    assert statuses == [202] * len(statuses)
+    assert statuses == [202] * len(statuses), three.report(statuses)
     shares = served_beacons(three)
     assert all(share > len(statuses) / 5 for share in shares), f"round robin should spread the beacons: {shares}"
     got = postgres_rows(postgres_url)

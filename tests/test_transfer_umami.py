@@ -1,7 +1,7 @@
 """``crumbless import umami`` against a real PostgreSQL holding Umami 3's tables.
 
 The same generated stream is sent once as Umami beacons to a real ``crumbless serve`` process,
-whose wall clock (libfaketime's, tests/cluster.py) is set to each event's second before its
+whose wall clock (tests/cluster.py) is set to each event's second before its
 beacon goes out, and stored once as Umami would have stored it (``website_event`` joined to
 ``session``, properties in ``event_data``, with the DDL of Umami 3's prisma schema). After the
 import the imported site's rows, hours and ``crumbless stats --json`` equal the live site's:
