@@ -63,8 +63,8 @@ OPTIONS: tuple[Option, ...] = (
                                                   "read under a dashboard filter) keeps once its local day is over; "
                                                   "smaller cells fold into the filter value's `(other)`. `1` keeps "
                                                   "every cell."),
-    Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension; "
-                                           "the rest fold into `(other)`."),
+    Option("CRUMBLESS_MAX_VALUES", "5000", "Distinct values kept per site, day and dimension (at most "
+                                           "1000000); the rest fold into `(other)`."),
     Option("CRUMBLESS_MAX_VISITORS", "1000000", "Visitors kept in memory (about 300 bytes each, plus about "
                                                 "10 MiB per busy site-day); without Redis only; "
                                                 "beyond it the least recently seen are forgotten."),
@@ -113,6 +113,12 @@ class Settings:
     metrics_allow: tuple[Network, ...] = ()
     public_url_set: bool = False  # CRUMBLESS_PUBLIC_URL given, rather than guessed from host and port
     locale: str = "en"
+
+
+MAX_VALUES = 1_000_000
+"""The most ``CRUMBLESS_MAX_VALUES`` takes: a visitor record numbers its values in a table per
+site-day of at most ``visitors.MAX_STRINGS`` (16.7 million) strings, which the values of its dozen
+dimensions then cannot fill."""
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int = LARGEST) -> int:
@@ -256,7 +262,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         geo_source=get("CRUMBLESS_GEO_SOURCE"),
         trusted_proxies=parse_networks("CRUMBLESS_TRUSTED_PROXIES", get("CRUMBLESS_TRUSTED_PROXIES")),
         flush_interval=_float("CRUMBLESS_FLUSH_INTERVAL", get("CRUMBLESS_FLUSH_INTERVAL"), 0.05),
-        max_values=_int("CRUMBLESS_MAX_VALUES", get("CRUMBLESS_MAX_VALUES"), 1),
+        max_values=_int("CRUMBLESS_MAX_VALUES", get("CRUMBLESS_MAX_VALUES"), 1, MAX_VALUES),
         max_visitors=_int("CRUMBLESS_MAX_VISITORS", get("CRUMBLESS_MAX_VISITORS"), 1),
         max_body=_int("CRUMBLESS_MAX_BODY", get("CRUMBLESS_MAX_BODY"), 256),
         script_path=_path("CRUMBLESS_SCRIPT_PATH", get("CRUMBLESS_SCRIPT_PATH"), taken),

@@ -56,18 +56,24 @@ class VisitorRecord:
 
 
 # A packed record: its numbers, then how many (dimension, value) pairs it has, the numbers of
-# its strings, then its marks. Fixed-size types are safe here: last_seen is in seconds (u32
-# lasts until 2106), pageviews saturates (only "≥ 2" matters), string numbers are per site-day.
-_HEADER = struct.Struct("<IIIbbHBbbBIIBB")
-MAX_PAGEVIEWS = 0xFFFF
+# its strings, then its marks. Fixed-size types are safe here: the day is a day number (u16 lasts
+# until 2149), last_seen is in seconds (u32 until 2106), pageviews saturates (only "≥ 2" matters),
+# string numbers are per site-day.
+_HEADER = struct.Struct("<IHIbbBBbbBIIBB")
+MAX_PAGEVIEWS = 0xFF
 MAX_BURST = 0xFF
 MAX_PAIRS = 0xFF  # (dimension, value) pairs a record can hold; a visit has about a dozen
 FUNNEL_ENTRY = 5  # bytes per funnel in ``VisitorRecord.funnels``
 # A (slot, value) pair: the slot is one of a fixed few (model.SLOTS, or a dimension), so a byte names it; the value
-# a 4-byte string number. 5 bytes, not 8: a dozen pairs a visit, a record per visitor of the day.
+# a string number of 24 bits (``MAX_STRINGS``). One u32, not 8 bytes: a dozen pairs a visit, a record per visitor.
 _SLOT_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*SLOTS, *BY_KEY)))
 _SLOT_CODE: dict[str, int] = {key: code for code, key in enumerate(_SLOT_KEYS)}
-_PAIR = struct.calcsize("<BI")
+_PAIR = struct.calcsize("<I")
+_NUMBER_BITS = 24
+MAX_STRINGS = 1 << _NUMBER_BITS
+"""Strings a site-day's table can number. Its strings are the values the cardinality guard lets
+through (at most ``CRUMBLESS_MAX_VALUES`` per dimension, which config bounds so that a record's
+dimensions cannot reach this), and the pages."""
 
 
 class Strings:
@@ -88,7 +94,10 @@ class Strings:
     def number(self, text: str) -> int:
         number = self.numbers.get(text)
         if number is None:
-            number = self.numbers[text] = len(self.strings)
+            number = len(self.strings)
+            if number >= MAX_STRINGS:
+                raise OverflowError(f"a site-day's string table is full ({MAX_STRINGS} strings)")
+            self.numbers[text] = number
             self.strings.append(text)
         return number
 
@@ -113,8 +122,8 @@ def pack(record: VisitorRecord, strings: Strings) -> bytes:
         min(record.burst, MAX_BURST),
         len(record.funnels) // FUNNEL_ENTRY,
     )
-    fields = [item for slot, value in values for item in (_SLOT_CODE[slot], number(value))]
-    return header + struct.pack("<" + "BI" * len(values), *fields) + record.funnels + record.counted
+    pairs = [_SLOT_CODE[slot] << _NUMBER_BITS | number(value) for slot, value in values]
+    return header + struct.pack(f"<{len(values)}I", *pairs) + record.funnels + record.counted
 
 
 def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRecord:
@@ -122,8 +131,9 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
     (site, day, last_seen, last_hour, visit_hour, pageviews, bounced, page_scroll, previous_scroll,
      count, last_path, previous_path, burst, funnels) = _HEADER.unpack_from(data)
     strings = strings_of(site, day)
-    pairs = struct.unpack_from("<" + "BI" * count, data, _HEADER.size)
+    pairs = struct.unpack_from(f"<{count}I", data, _HEADER.size)
     text = strings.strings
+    low = MAX_STRINGS - 1
     marks = _HEADER.size + _PAIR * count + FUNNEL_ENTRY * funnels
     return VisitorRecord(
         site,
@@ -135,7 +145,7 @@ def unpack(data: bytes, strings_of: Callable[[int, int], Strings]) -> VisitorRec
         bool(bounced),
         page_scroll,
         previous_scroll,
-        tuple((_SLOT_KEYS[pairs[i]], text[pairs[i + 1]]) for i in range(0, len(pairs), 2)),
+        tuple((_SLOT_KEYS[pair >> _NUMBER_BITS], text[pair & low]) for pair in pairs),
         text[last_path],
         text[previous_path],
         data[marks:],

@@ -402,3 +402,19 @@ def test_clicking_a_source_filters_the_overview_and_the_chip_removes_it(browser:
         assert page.locator("section:has(#panel-browser) tbody tr").count() > 0
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("key", ["30d", "custom"])
+def test_a_filter_link_is_the_ranges_query_string_with_the_filter_in_it(key: str) -> None:
+    """``SiteView.filtered_by`` builds each row's link from a part worked out once per page: it must
+    write what ``Period.query`` would, for any value."""
+    from datetime import date
+
+    from dashboard.access import SiteView
+    from dashboard.ranges import Period, Range
+
+    site = Site(1, "b2f1c1e0-0000-4000-8000-000000000001", "example.com", "Example", "UTC", ())
+    view = SiteView(site, "/sites/x", False, Period(key, Range(date(2026, 3, 1), date(2026, 3, 31))))
+    for value in ["/", "/a b?c=d&e=f#g", "Ünïcødé 🙂", "100%", "x:y", ""]:
+        expected = f"/sites/x?{view.period.query(filter=f'page:{value}')}"
+        assert view.filtered_by("page", value) == expected

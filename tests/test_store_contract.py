@@ -573,3 +573,24 @@ def test_a_value_too_long_for_an_index_is_cut_alike_in_every_store(run: Any) -> 
         return [f"{len(value.encode())} {row['events']}" for value, row in rows]
 
     assert run(work) == ["2400 2"]
+
+
+def test_one_batch_adds_up_a_months_days_and_the_values_alike_once_cut(run: Any) -> None:
+    """A flush at midnight holds two days of a month: its monthly row is their sum, as is the row of
+    two values that are the same once cut (``queries.stored_text``)."""
+    long = "\U0001f600" * 700
+
+    async def work(store: Store) -> tuple[list[tuple[str, int]], list[tuple[int, int]]]:
+        site = await _site(store)
+        daily = {
+            (site, DAY, "page", "/a"): _row(visitors=1, pageviews=2),
+            (site, DAY - 1, "page", "/a"): _row(visitors=1, pageviews=3),
+            (site, DAY, "event_prop", f"Signup\x1fnote\x1f{long}"): _row(events=1),
+            (site, DAY, "event_prop", f"Signup\x1fnote\x1f{long}x"): _row(events=2),
+        }
+        await store.write_counts(Batch(daily=daily))
+        month = (await store.breakdown(site, LIST_BY_KEY["page"], DAY - 30, DAY, 10))[0]  # March: its monthly row
+        props = (await store.breakdown(site, LIST_BY_KEY["event_prop"], DAY - 30, DAY, 10))[0]
+        return [(value, row["pageviews"]) for value, row in month], [(len(value.encode()), row["events"]) for value, row in props]
+
+    assert run(work) == ([("/a", 5)], [(2400, 3)])

@@ -4,7 +4,9 @@ CRUMBLESS_MAX_VISITORS, dropped by day (tests/test_state_contract.py holds what 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,7 +78,7 @@ SLOT_KEYS = tuple(dict.fromkeys((*SLOTS, *BY_KEY)))
 records = st.builds(
     VisitorRecord,
     site=st.integers(0, 2**32 - 1),
-    day=st.integers(0, 2**32 - 1),
+    day=st.integers(0, 2**16 - 1),  # a day number: 2**16 days run to 2149
     last_seen=st.integers(0, 2**32 - 1),
     last_hour=st.integers(-1, 23),
     visit_hour=st.integers(-1, 23),
@@ -147,3 +149,27 @@ def test_the_lru_stays_in_order_through_the_copies_that_drop_evicted_slots() -> 
 
     state = asyncio.run(scenario())
     assert len(state) == 10 and state.evicted > 2 * 1024  # so at least two copies were made
+
+
+def test_a_string_table_refuses_a_number_its_records_could_not_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pair holds its string's number in 24 bits: the table refuses rather than wraps."""
+    from collector import visitors
+
+    monkeypatch.setattr(visitors, "MAX_STRINGS", 3)
+    table = Strings()
+    assert [table.number("a"), table.number("b"), table.number("a")] == [1, 2, 1]
+    with pytest.raises(OverflowError):
+        table.number("c")
+
+
+def test_the_values_config_allows_cannot_fill_a_string_table(tmp_path: Path) -> None:
+    """Every string of a site-day's table is a value the guard admitted under one of a record's slots
+    (the entry page and the last pages are pages): at most ``MAX_VALUES`` each, and the empty one."""
+    from collector.config import MAX_VALUES, ConfigError
+    from collector.visitors import MAX_STRINGS
+    from tests.support import make_settings
+
+    assert len(SLOTS) * MAX_VALUES + 1 < MAX_STRINGS
+    assert make_settings(tmp_path, tmp_path / "geo.mmdb", max_values=str(MAX_VALUES)).max_values == MAX_VALUES
+    with pytest.raises(ConfigError, match="CRUMBLESS_MAX_VALUES"):
+        make_settings(tmp_path, tmp_path / "geo.mmdb", max_values=str(MAX_VALUES + 1))

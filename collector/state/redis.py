@@ -92,10 +92,11 @@ return redis.call('GET', KEYS[1]) or ARGV[1]  -- a day already over is not kept 
 """
 
 
-RECORD_LAYOUT = "w"
-"""The letter of record keys, one per layout of ``visitors.pack`` (``v`` before the segment and funnel
-fields): during a rolling upgrade, a collector never decodes a record another release wrote, it
-finds none and counts that visitor anew (``_forget_site``'s pattern takes any one letter)."""
+RECORD_LAYOUT = "x"
+"""The letter of record keys, one per layout of ``visitors.pack`` (``v`` before the segment and
+funnel fields, ``w`` before a pair took four bytes and the day two): during a rolling upgrade, a
+collector never decodes a record another release wrote, it finds none and counts that visitor
+anew (``_forget_site``'s pattern takes any one letter)."""
 
 
 def record_key(site: int, day: int, visitor: int) -> str:

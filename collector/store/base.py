@@ -131,13 +131,13 @@ class SQLStore(ABC):
     # ── counters ──────────────────────────────────────────────────────────────────────────────
 
     async def write_counts(self, batch: Batch) -> None:
-        daily, monthly, hourly = batch_rows(batch)  # checks every number before anything is written
+        daily, hourly = batch_rows(batch)  # checks every number before anything is written
         hours = to_json(hourly)
         sites = sorted({row[0] for row in daily} | {row[0] for row in hourly})
 
         def write(db: Connection) -> None:
             if self._claim(db, batch, sites):
-                self.queries.write_batch(db, daily, monthly, hours)
+                self.queries.write_batch(db, daily, hours)
 
         await self._atomic(write, "write_counts")
 

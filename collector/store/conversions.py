@@ -184,9 +184,9 @@ def backfill(queries: Queries, db: Connection, goal: Goal) -> int:
         row = [0] * len(COUNTERS)
         row[VISITORS], row[EVENTS] = int(visitors), int(conversions_)
         batch.daily[(goal.site, int(day), "goal", str(goal.id))] = row
-    daily, monthly, hourly = batch_rows(batch)
+    daily, hourly = batch_rows(batch)
     if daily:
-        queries.write_batch(db, daily, monthly, to_json(hourly))
+        queries.write_batch(db, daily, to_json(hourly))
     return len(daily)
 
 

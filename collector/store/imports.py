@@ -50,14 +50,14 @@ def taken_back(site: int, text: str, kept_from: int) -> Batch:
     return batch
 
 
-Rows = tuple[list[list[Any]], list[list[Any]], str]
+Rows = tuple[list[list[Any]], str]
 """A batch as the flush's statements take it: daily rows, their months, hours as JSON."""
 
 
 def rows_of(batch: Batch) -> Rows:
     """``batch`` ready to write; checks every number (``batch_rows``) before a transaction starts."""
-    daily, monthly, hourly = batch_rows(batch)
-    return daily, monthly, to_json(hourly)
+    daily, hourly = batch_rows(batch)
+    return daily, to_json(hourly)
 
 
 def write(queries: Queries, db: Connection, rows: Rows) -> None:

@@ -29,7 +29,7 @@ from collector.model import (
     segment_value,
 )
 from collector.store.periods import month_of
-from collector.store.queries import Connection, Queries, Row, _added, stored_text, to_json
+from collector.store.queries import Connection, Queries, Row, _added, staged_rows, stored_text, to_json
 
 SEGMENT_CODES: tuple[int, ...] = tuple(BY_KEY[segment.key].code for segment in SEGMENTS)
 CHUNK = 2000
@@ -102,10 +102,11 @@ def with_derived_other(
     the page here, as the database would (search folds ASCII letters only, as both databases do).
     """
     segment = SEGMENT_BY_KEY[listing.dimension]
-    if segment.read_from:
-        rows = _transposed(queries, db, listing, segment.read_from, site, first, last, within)
-    else:
-        rows, _ = queries.breakdown(db, listing, site, first, last, _CELLS_OF_ONE_PIVOT, 0, "", within)
+    # Read the other way round, ``(other)`` as a page is the folded pages of every pivot value,
+    # not a page: none of its cells is a cell of it.
+    rows: list[tuple[str, Row]] = []
+    if not (segment.read_from and within == OTHER):
+        rows = queries.breakdown(db, listing, site, first, last, _CELLS_OF_ONE_PIVOT, 0, "", within)[0]
     kept = [(text, row) for text, row in rows if text != OTHER]
     own = queries.value_totals(db, site, segment.pivot, within, first, last)
     other = {c: own[c] - sum(row[c] for _, row in kept) for c in listing.counters}
@@ -116,38 +117,6 @@ def with_derived_other(
         kept = [(text, row) for text, row in kept if needle in text.translate(_ASCII_LOWER)]
     kept.sort(key=lambda item: (tuple(-item[1][c] for c in listing.order), item[0]))
     return kept[offset : offset + limit], len(kept)
-
-
-def _transposed(
-    queries: Queries, db: Connection, listing: TopList, stored: str, site: int, first: int, last: int, listed: str
-) -> list[tuple[str, Row]]:
-    """The cells of segment ``stored`` whose listed value is ``listed``, each under its pivot value:
-    one segment's cells read the other way round (``model.Segment.read_from``).
-
-    Their texts end with the listed value, which no index orders by, so the segment's texts are
-    read through (a site's distinct pairs of the kind, not its rows); each day's and month's rows
-    of those texts are then key lookups, as a filter's are. ``(other)`` as a page is the folded
-    pages of every pivot value, not a page: none of its cells is a cell of it.
-    """
-    if listed == OTHER:
-        return []
-    code = BY_KEY[stored].code
-    suffix = PROP_SEPARATOR + stored_text(listed)
-    cut = len(suffix)  # an int computed here, written into the SQL as a literal
-    narrowing = (
-        "value IN (SELECT id FROM dim_values WHERE site = ? AND dim = ? "
-        f"AND substr(value, length(value) - {cut - 1}) = ?)",
-        (site, code, suffix),
-    )
-    wanted = listing.counters
-    parts, params = queries.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last, narrowing)
-    sums = ", ".join(queries.dialect.integer(f"sum({c})") + f" AS {c}" for c in wanted)
-    rows = db.execute(
-        f"SELECT substr(v.value, 1, length(v.value) - {cut}), {', '.join('g.' + c for c in wanted)} "
-        f"FROM (SELECT value, {sums} FROM ({parts}) AS p GROUP BY value) AS g JOIN dim_values AS v ON v.id = g.value",
-        params,
-    ).fetchall()
-    return [(str(row[0]), dict(zip(wanted, (int(n) for n in row[1:]), strict=True))) for row in rows]
 
 
 def other_cell(value: str) -> str:
@@ -246,7 +215,6 @@ def fold_segments(
     stored = {code for code, *_ in cells} - _DERIVED_CODES
     small = small_pivots(queries, db, site, first, last, min_visitors, stored)
     daily: Cells = {}
-    monthly: Cells = {}
     taken: dict[tuple[int, int, int], list[int]] = {}  # (dim code, month, value id) → counters
     for code, day, value, text, counters in cells:
         month = month_of(day)
@@ -256,8 +224,7 @@ def fold_segments(
         pivot = text.partition(PROP_SEPARATOR)[0]
         target = ALL_OTHER if (_PIVOT_CODE[code], day, pivot) in small else other_cell(text)
         _add(daily, (site, code, day, target), counters)
-        _add(monthly, (site, code, month, target), counters)
-    queries.write_batch(db, _rows(daily), _rows(monthly), "[]")
+    queries.write_batch(db, staged_rows(daily), "[]")
     days = {(code, day, value): counters for code, day, value, _, counters in cells}
     _take_out(queries, db, site, "daily", "day", days, whole=list(days))  # read in this transaction: exact
     _take_out(queries, db, site, "monthly", "month", taken)

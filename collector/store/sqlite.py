@@ -35,6 +35,7 @@ _WRITER_PRAGMAS = (
     "PRAGMA secure_delete=ON",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA temp_store=MEMORY",  # a flush's staged rows (queries.STAGED) never reach a file
 )
 _READER_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA query_only=ON")
 
@@ -113,7 +114,7 @@ class SQLiteStore(SQLStore):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = Connection(self.path, _WRITER_PRAGMAS, "writer")
+            self._writer = Connection(self.path, (*_WRITER_PRAGMAS, self.queries.staging_table), "writer")
             await self._writer.open()
             await self._writer.run(migrate, "migration")
             for number in range(READERS):
