@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from collector.model import COUNTERS, HOURLY_COUNTERS
-from tests.live_server import LiveServer, crumbless_env, free_port, run_cli
+from tests.live_server import EVERY_CELL_KEPT, LiveServer, crumbless_env, free_port, run_cli
 from tests.services import start_haproxy
 from tests.support import CHROME, FIREFOX, IPHONE
 
@@ -46,10 +46,11 @@ class FrozenClock:
         temporary.write_text(f"{ts:.6f}\n")
         os.replace(temporary, self.path)  # a collector never reads half a line
 
-    def env(self) -> dict[str, str]:
-        """What a child process needs to run on this clock (tests/fake_clock/sitecustomize.py)."""
-        path = [str(FAKE_CLOCK), *filter(None, [os.environ.get("PYTHONPATH")])]
-        return {"PYTHONPATH": os.pathsep.join(path), "FAKE_CLOCK_FILE": str(self.path), "TZ": "UTC"}
+    def apply(self, env: dict[str, str]) -> None:
+        """Put a child process's ``env`` on this clock (tests/fake_clock/sitecustomize.py), the
+        shim's folder first on the path it already has."""
+        path = [str(FAKE_CLOCK), *filter(None, [env.get("PYTHONPATH")])]
+        env.update(PYTHONPATH=os.pathsep.join(path), FAKE_CLOCK_FILE=str(self.path), TZ="UTC")
 
 
 # ── the recorded stream ─────────────────────────────────────────────────────────────────────
@@ -183,12 +184,9 @@ class Collectors:
     def __init__(self, root: Path, geo_db: Path, clock: FrozenClock, count: int, **settings: str) -> None:
         self.root, self.clock = root, clock
         self.proxy_log = ""
-        # Every cell kept (k = 1): these tests compare rows with a reference run's, and when a
-        # closed day's small cells fold depends on when each collector's housekeeping ticks. The
-        # fold has tests of its own (tests/test_segment_fold.py).
-        settings = {"segment_min_visitors": "1", **settings}
+        settings = {**EVERY_CELL_KEPT, **settings}  # rows compared with a reference run's
         base = crumbless_env(root / "data", geo_db, flush_interval="0.5", **settings)
-        base.update(clock.env())
+        clock.apply(base)
         self.env = base
         run_cli(self.env, "site", "add", DOMAIN, cwd=root)
         self.servers = []

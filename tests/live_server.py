@@ -44,6 +44,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+EVERY_CELL_KEPT = {"segment_min_visitors": "1"}
+"""Settings under which no small segment cell is folded (k = 1), for tests that compare one run's
+rows with another's: when a closed day's cells fold hangs on when housekeeping ticks, and on whose
+clock closed the day. Folding has tests of its own (tests/test_segment_fold.py)."""
+
+
 def crumbless_env(data_dir: Path, geo_db: Path, **settings: str) -> dict[str, str]:
     """The parent's environment minus any ``CRUMBLESS_*`` (unknown names abort), plus ours.
 

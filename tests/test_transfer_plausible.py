@@ -24,7 +24,7 @@ from collector.config import Settings
 from collector.model import SEGMENT_BY_KEY
 from collector.transfer.plausible_zip import MAX_MEMBER_BYTES
 from tests.conftest import Server
-from tests.live_server import crumbless_command, crumbless_env, run_cli
+from tests.live_server import EVERY_CELL_KEPT, crumbless_command, crumbless_env, run_cli
 from tests.support import daily_rows
 from tests.transfer_support import DOMAIN, PLAUSIBLE_DIMENSIONS, cli, stream
 
@@ -57,7 +57,7 @@ def settings(settings: Settings) -> Settings:
 def env(server: Server, geo_db: Path) -> dict[str, str]:
     # Imports fold the past days' small segment cells; this server's clock never closes its days,
     # so its live rows would be folded by the first import: keep every cell (the fold has its own tests).
-    return crumbless_env(server.settings.data_dir, geo_db, access_log="off", segment_min_visitors="1")
+    return crumbless_env(server.settings.data_dir, geo_db, access_log="off", **EVERY_CELL_KEPT)
 
 
 def test_round_trip_gives_back_every_row(server: Server, env: dict[str, str], tmp_path: Path) -> None:

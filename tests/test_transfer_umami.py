@@ -30,7 +30,7 @@ import pytest
 from collector.config import Settings
 from collector.sites import Site
 from tests.cluster import FrozenClock
-from tests.live_server import LiveServer, clean_exit_codes, crumbless_command, crumbless_env, run_cli
+from tests.live_server import EVERY_CELL_KEPT, LiveServer, clean_exit_codes, crumbless_command, crumbless_env, run_cli
 from tests.support import add_site, daily_rows, make_settings
 from tests.transfer_support import DOMAIN, EVERY_DIMENSION, Event, cli, stream
 
@@ -41,7 +41,7 @@ DAYS = 4
 # fake clock has closed whenever a tick (every 15 s) falls inside the run, while the import folds
 # only days closed by the real clock, which the stream's future days are not: so whether the two
 # agreed would hang on the machine's speed. Folding an import is tests/test_segment_fold.py's.
-UNFOLDED = {"access_log": "off", "segment_min_visitors": "1"}
+UNFOLDED = {"access_log": "off", **EVERY_CELL_KEPT}
 
 
 def next_june() -> int:
@@ -201,7 +201,7 @@ def live(tmp_path: Path, geo_db: Path) -> Iterator[Live]:
     site = add_site(settings, DOMAIN, TIMEZONE)
     clock = FrozenClock(root)
     env = crumbless_env(settings.data_dir, geo_db, flush_interval="0.5", **UNFOLDED)
-    env.update(clock.env())
+    clock.apply(env)
     server = LiveServer(env, root)
     server.start(timeout=60)
     try:
