@@ -174,7 +174,8 @@ def big_zip(path: Path, days: int = 120, pages: int = 1500) -> int:
 
 def test_killed_import_leaves_the_site_as_it_was(server: Server, env: dict[str, str], tmp_path: Path) -> None:
     """SIGKILL at growing delays: while the zip is read, and after (while the one transaction is
-    being written), until an import finishes. Every killed one left the site as it was."""
+    being written), until an import finishes. Every killed one left the site as it was, unless the
+    kill came after its commit, on its way out: then the import is there whole, as if it had ended."""
     send_stream(server)
     before = daily_rows(server.settings.database, server.site.id)
     big = tmp_path / "big.zip"
@@ -197,10 +198,14 @@ def test_killed_import_leaves_the_site_as_it_was(server: Server, env: dict[str, 
         if proc.returncode == 0:
             break
         assert proc.returncode == -signal.SIGKILL
+        imports = run_cli(env, "import", "list", "--site", DOMAIN, cwd=tmp_path).stdout
+        if "import #1" in imports:  # committed before the kill landed
+            break
         assert daily_rows(server.settings.database, server.site.id) == before, fraction
-        assert "no imports" in run_cli(env, "import", "list", "--site", DOMAIN, cwd=tmp_path).stdout
+        assert "no imports" in imports
         killed_after_reading += fraction > 1.0
-    assert proc.returncode == 0, "no import finished even at 6 times the reading time"
+    else:
+        raise AssertionError("no import finished even at 6 times the reading time")
     assert killed_after_reading >= 1
     assert daily_rows(server.settings.database, server.site.id) != before
     assert "import #1" in run_cli(env, "import", "list", "--site", DOMAIN, cwd=tmp_path).stdout
