@@ -259,6 +259,7 @@ class Queries:
         rows = d.rows(_STAGED_LAYOUT, _STAGED_LAYOUT)
         self.staging_table = d.staging_table(STAGED, _STAGED_LAYOUT) if d.stages else ""
         self.stage = f"INSERT INTO {STAGED} SELECT * FROM {rows} AS j" if d.stages else ""
+        self.unstage = f"DELETE FROM {STAGED}" if d.stages else ""
         self.staged = STAGED if d.stages else rows  # what the flush's statements read the rows from
         self.values_insert = d.insert_ignoring_duplicates(
             "INSERT INTO dim_values (site, dim, value)",
@@ -309,9 +310,10 @@ class Queries:
         """A flush, in the caller's transaction: the day rows (``staged_rows``), their months'
         roll-ups summed from them, and the hours."""
         days = to_json(daily)
-        if self.stage:
+        stages = self.dialect.stages
+        if stages:
             db.execute(self.stage, (days,))
-        read = () if self.stage else (days,)  # the staged table, or each statement reads the JSON
+        read = () if stages else (days,)  # the staged table, or each statement reads the JSON
         db.execute(self.values_insert, read)
         db.execute(self.daily_upsert, read)
         # Summing a month's days costs a sort; only a batch with two days of a month needs it.
@@ -323,8 +325,8 @@ class Queries:
         if any(row[5] for row in daily):
             db.execute(self.daily_zeros, read)
             db.execute(self.monthly_zeros, read)
-        if self.stage:
-            db.execute(f"DELETE FROM {STAGED}")
+        if stages:
+            db.execute(self.unstage)
 
     def recent_values(self, db: Connection, since_day: int) -> list[tuple[int, int, int, str]]:
         """(site, day, dim code, text) of the day rows since a day, the site totals left out."""
