@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from collector.aggregator import Aggregator, Batch
 from collector.channels import channel
 from collector.config import for_database
@@ -26,6 +28,7 @@ from collector.guard import MemoryGuard, wanted
 from collector.hits import Hit, Kind
 from collector.model import BY_KEY, COUNTERS, FILTERED, SEGMENTS, funnel_value, segment_value
 from collector.store import opened_store
+from collector.store.queries import Queries
 from collector.visitors import Strings, pack, unpack
 
 DAY = 20_000
@@ -299,9 +302,14 @@ def test_a_pivots_cells_sum_to_its_own_row() -> None:
                 assert sum(r[index] for r in cells) == row[index], (value, listed, counter)
 
 
-def test_every_filtered_list_read_from_a_real_store_equals_the_brute_force(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_key", [True, False], ids=["cells by key", "cells by range"])
+def test_every_filtered_list_read_from_a_real_store_equals_the_brute_force(
+    tmp_path: Path, by_key: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same stream through the store: each filter's lists, as the dashboard and the API read
-    them (``breakdown`` within a pivot value), give the brute force's figures for that value."""
+    them (``breakdown`` within a pivot value), give the brute force's figures for that value,
+    whichever way a pivot value's cells are read (``Queries.cells_by_key``)."""
+    monkeypatch.setattr(Queries, "cells_by_key", lambda *args: by_key)
     hits = stream(5)
     expected = brute_force(hits)
 

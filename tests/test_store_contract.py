@@ -22,6 +22,7 @@ from collector.config import Settings, for_database
 from collector.localtime import day_number
 from collector.model import COUNTERS, FILTERED, HOURLY_COUNTERS, LIST_BY_KEY, PAGEVIEWS, VISITORS, segment_value
 from collector.store import SaltStore, Store, StoreError, opened_store
+from collector.store.queries import Queries
 from tests.services import postgres_settings
 
 DAY = day_number(date(2026, 3, 31))
@@ -156,9 +157,24 @@ def test_search_matches_values_that_contain_it_ignoring_case(run: Any) -> None:
     assert run(work) == (["/Docs/Install", "/docs", "/Ünïcode/docs"], 3)
 
 
-def test_a_pivot_values_cells_are_read_alone_and_without_the_pivot(run: Any) -> None:
+READS = {
+    "by key": {"LOOKUPS_UNCOUNTED": 10**9},
+    "by counted rows": {"LOOKUPS_UNCOUNTED": 0},
+    "by range": {"LOOKUPS_UNCOUNTED": -1, "ROWS_PER_LOOKUP": 10**9},
+}
+"""How a pivot value's cells are read (``Queries.cells_by_key``): forced either way, and as decided
+by counting the range's rows (few here, so by range)."""
+
+
+@pytest.mark.parametrize("read", sorted(READS))
+def test_a_pivot_values_cells_are_read_alone_and_without_the_pivot(
+    run: Any, read: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``within``: only the cells of that pivot value (not of a value it is the start of), over days and
-    whole months alike, searched and ranked on what remains; ``top`` gives the same rows."""
+    whole months alike, searched and ranked on what remains; ``top`` gives the same rows, whichever
+    way the cells are read."""
+    for name, value in READS[read].items():
+        monkeypatch.setattr(Queries, name, value)
     listing = FILTERED[("source", "page")]
     first = DAY - 70  # two whole months (read from ``monthly``) and runs of days
 
