@@ -72,14 +72,20 @@ def fresh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture
 def daily_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A switch that makes the store read every range from daily rows alone."""
-    real = queries.split
+    """A switch that makes the store read every range from daily rows alone (both ways it plans
+    its reads: ``reads`` with months less some days, ``split`` for the pruned top lists)."""
+    real = {name: getattr(queries, name) for name in ("split", "reads")}
+
+    def days(a: int, b: int) -> periods.Parts:
+        return periods.Parts(((a, b),) if a <= b else (), None)
 
     def switch(on: bool) -> None:
-        monkeypatch.setattr(queries, "split", (lambda a, b: periods.Parts(((a, b),) if a <= b else (), None)) if on else real)
+        for name, plan in real.items():
+            monkeypatch.setattr(queries, name, days if on else plan)
 
     yield switch
-    monkeypatch.setattr(queries, "split", real)
+    for name, plan in real.items():
+        monkeypatch.setattr(queries, name, plan)
 
 
 async def read_all(store: Store, spans: list[tuple[int, int]]) -> list[Any]:
@@ -184,6 +190,36 @@ def test_the_entry_page_is_a_slot_of_the_page_row() -> None:
 
 
 @pytest.mark.parametrize(
+    "first, last, days, months, less",
+    [
+        ("2026-01-01", "2026-01-31", [], ("2026-01", "2026-01"), []),
+        ("2026-01-02", "2026-01-31", [], ("2026-01", "2026-01"), [("2026-01-01", "2026-01-01")]),
+        ("2026-11-03", "2026-12-02", [("2026-12-01", "2026-12-02")], ("2026-11", "2026-11"), [("2026-11-01", "2026-11-02")]),
+        ("2026-01-10", "2026-01-20", [("2026-01-10", "2026-01-20")], None, []),
+        ("2026-01-05", "2026-01-28", [], ("2026-01", "2026-01"), [("2026-01-01", "2026-01-04"), ("2026-01-29", "2026-01-31")]),
+        ("2025-12-03", "2026-12-02", [("2026-12-01", "2026-12-02")], ("2025-12", "2026-11"), [("2025-12-01", "2025-12-02")]),
+        ("2026-02-10", "2026-02-09", [], None, []),
+    ],
+)
+def test_a_month_read_mostly_is_read_less_the_days_it_leaves_out(
+    first: str, last: str, days: list[tuple[str, str]], months: tuple[str, str] | None, less: list[tuple[str, str]]
+) -> None:
+    parts = periods.reads(_day(first), _day(last))
+    assert parts.days == tuple((_day(a), _day(b)) for a, b in days)
+    assert parts.months == (None if months is None else (_month(months[0]), _month(months[1])))
+    assert parts.less == tuple((_day(a), _day(b)) for a, b in less)
+
+
+def _day(text: str) -> int:
+    return day_number(date.fromisoformat(text))
+
+
+def _month(text: str) -> int:
+    year, number = map(int, text.split("-"))
+    return year * 12 + number - 1
+
+
+@pytest.mark.parametrize(
     "first, last, days, months",
     [
         ("2026-01-01", "2026-01-31", [], ("2026-01", "2026-01")),
@@ -196,13 +232,6 @@ def test_the_entry_page_is_a_slot_of_the_page_row() -> None:
 def test_a_range_splits_into_whole_months_and_the_days_around_them(
     first: str, last: str, days: list[tuple[str, str]], months: tuple[str, str] | None
 ) -> None:
-    def day(text: str) -> int:
-        return day_number(date.fromisoformat(text))
-
-    def month(text: str) -> int:
-        year, number = map(int, text.split("-"))
-        return year * 12 + number - 1
-
-    parts = periods.split(day(first), day(last))
-    assert parts.days == tuple((day(a), day(b)) for a, b in days)
-    assert parts.months == (None if months is None else (month(months[0]), month(months[1])))
+    parts = periods.split(_day(first), _day(last))
+    assert parts.days == tuple((_day(a), _day(b)) for a, b in days)
+    assert parts.months == (None if months is None else (_month(months[0]), _month(months[1])))

@@ -27,6 +27,12 @@ def first_day(month: int) -> int:
 class Parts:
     days: tuple[tuple[int, int], ...]  # inclusive day ranges read from daily rows
     months: tuple[int, int] | None  # an inclusive range of whole months read from monthly rows
+    less: tuple[tuple[int, int], ...] = ()  # inclusive day ranges whose daily rows are taken away
+
+    def periods(self) -> int:
+        """How many days and months are read: what one value's key lookups cost."""
+        runs = (*self.days, *self.less, *([self.months] if self.months else []))
+        return sum(b - a + 1 for a, b in runs)
 
 
 def split(first: int, last: int) -> Parts:
@@ -43,3 +49,37 @@ def split(first: int, last: int) -> Parts:
     if first_day(whole_to + 1) <= last:
         days.append((first_day(whole_to + 1), last))
     return Parts(tuple(days), (whole_from, whole_to))
+
+
+def reads(first: int, last: int) -> Parts:
+    """``split``, but a month the range covers most of is read as its month less the days it
+    leaves out, since a month is the sum of its days: 30 days from the 3rd are a month's rows,
+    less two days', and two days', instead of thirty days' (in a busy site's segment, 1,600 rows
+    each). Exact for any sum; ``Store.top``'s pruning needs parts that only add, so it uses ``split``."""
+    parts = split(first, last)
+    if first > last:
+        return parts
+    months = list(range(parts.months[0], parts.months[1] + 1)) if parts.months else []
+    days: list[tuple[int, int]] = []
+    less: list[tuple[int, int]] = []
+    for a, b in _by_month(parts.days):
+        month = month_of(a)
+        begins, ends = first_day(month), first_day(month + 1) - 1
+        if (b - a + 1) * 2 > ends - begins + 1:
+            months.append(month)
+            less += [(x, y) for x, y in ((begins, a - 1), (b + 1, ends)) if x <= y]
+        else:
+            days.append((a, b))
+    span = (min(months), max(months)) if months else None
+    return Parts(tuple(days), span, tuple(less))
+
+
+def _by_month(runs: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """Day runs cut at month ends."""
+    pieces = []
+    for a, b in runs:
+        while a <= b:
+            end = min(b, first_day(month_of(a) + 1) - 1)
+            pieces.append((a, end))
+            a = end + 1
+    return pieces

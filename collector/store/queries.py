@@ -35,7 +35,7 @@ from collector.model import (
 )
 from collector.sites import Site
 from collector.store.errors import StoreError
-from collector.store.periods import first_day, month_of, split
+from collector.store.periods import first_day, month_of, reads, split
 
 Row = dict[str, int]
 
@@ -376,7 +376,8 @@ class Queries:
 
     def parts(
         self,
-        select: str,
+        head: str,
+        counters: Sequence[str],
         site: int,
         dim: int,
         first: int,
@@ -384,34 +385,38 @@ class Queries:
         values: tuple[str, Sequence[Any]] = ("", ()),
         by_key: bool = True,
     ) -> tuple[str, list[Any]]:
-        """``select`` (``SELECT …`` without FROM) over a range's runs of days and whole months, as a
-        UNION ALL, with its parameters; a query that matches nothing when the range is empty.
-        ``values`` narrows every part to some values (a condition on ``value`` and its parameters);
-        then, ``by_key``, the days and months are listed one by one, so each (day, value) is a lookup
-        of the key rather than a scan of every value of the run's days; otherwise each run is read
-        as one range of the key and its rows are kept by the condition (many values: ``cells_by_key``)."""
-        parts = split(first, last)
+        """``SELECT head, counters…`` over a range's runs of days and months (``periods.reads``),
+        the days a month is read less of with their counters negated, as a UNION ALL, with its
+        parameters; a query that matches nothing when the range is empty. ``values`` narrows
+        every part to some values (a condition on ``value`` and its parameters); then, ``by_key``,
+        the days and months are listed one by one, so each (day, value) is a lookup of the key
+        rather than a scan of every value of the run's days; otherwise each run is read as one
+        range of the key and its rows are kept by the condition (many values: ``cells_by_key``)."""
+        parts = reads(first, last)
+        added = ", ".join((head, *counters)) if head else ", ".join(counters)
+        taken = ", ".join(([head] if head else []) + [f"-{c} AS {c}" for c in counters])
         queries: list[str] = []
         params: list[Any] = []
-        runs = [("daily", "day", run) for run in parts.days]
+        runs = [("daily", "day", run, added) for run in parts.days]
         if parts.months is not None:
-            runs.append(("monthly", "month", parts.months))
-        for table, column, (a, b) in runs:
+            runs.append(("monthly", "month", parts.months, added))
+        runs += [("daily", "day", run, taken) for run in parts.less]
+        for table, column, (a, b), select in runs:
             if values[0] and by_key:
                 periods, listed = self.dialect.among(column, range(a, b + 1))
-                queries.append(f"{select} FROM {table} WHERE site = ? AND dim = ? AND {periods} AND {values[0]}")
+                queries.append(f"SELECT {select} FROM {table} WHERE site = ? AND dim = ? AND {periods} AND {values[0]}")
                 params += [site, dim, *listed, *values[1]]
             else:
                 narrowed = f" AND {values[0]}" if values[0] else ""
                 run = f"{column} BETWEEN ? AND ?{narrowed}"
-                queries.append(f"{select} FROM {table} WHERE site = ? AND dim = ? AND {run}")
+                queries.append(f"SELECT {select} FROM {table} WHERE site = ? AND dim = ? AND {run}")
                 params += [site, dim, a, b, *values[1]]
         if not queries:
-            return f"{select} FROM daily WHERE false", []
+            return f"SELECT {added} FROM daily WHERE false", []
         return " UNION ALL ".join(queries), params
 
     def totals(self, db: Connection, site: int, first: int, last: int) -> Row:
-        parts, params = self.parts(f"SELECT {_COUNTERS}", site, TOTAL.code, first, last)
+        parts, params = self.parts("", COUNTERS, site, TOTAL.code, first, last)
         row = db.execute(f"SELECT {self.total_sums} FROM ({parts}) AS p", params).fetchone()
         return dict(zip(COUNTERS, row, strict=True)) if row is not None else dict.fromkeys(COUNTERS, 0)
 
@@ -444,7 +449,7 @@ class Queries:
         code, text = cells.code, cells.text
         narrowing = (f"value IN ({cells.ids})", cells.params) if cells.ids else ("", ())
         by_key = not cells.ranged or self.cells_by_key(db, site, first, last, cells)
-        parts, in_range = self.parts(f"SELECT value, {', '.join(wanted)}", site, code, first, last, narrowing, by_key)
+        parts, in_range = self.parts("value", wanted, site, code, first, last, narrowing, by_key)
         sums = ", ".join(self.dialect.integer(f"sum({c})") + f" AS {c}" for c in wanted)
         match, found = (f"WHERE {self.dialect.contains(text)}", (search.lower(),)) if search else ("", ())
         grouped = (
@@ -480,13 +485,11 @@ class Queries:
         day's rows of its segment are its own. The rows are counted only as far as the lookups
         would cost, so deciding costs a fraction of the cheaper read."""
         found = int(db.execute(f"SELECT count(*) FROM ({cells.ids}) AS c", cells.params).fetchone()[0])
-        parts = split(first, last)
-        periods = sum(b - a + 1 for a, b in (*parts.days, *([parts.months] if parts.months else [])))
-        lookups = found * periods
+        lookups = found * reads(first, last).periods()
         if lookups <= self.LOOKUPS_UNCOUNTED:
             return True
         enough = lookups * self.ROWS_PER_LOOKUP
-        rows, in_range = self.parts("SELECT 1 AS one", site, cells.code, first, last)
+        rows, in_range = self.parts("1 AS one", (), site, cells.code, first, last)
         sql = f"SELECT count(*) FROM (SELECT one FROM ({rows}) AS r LIMIT ?) AS f"
         return int(db.execute(sql, (*in_range, enough + 1)).fetchone()[0]) > enough
 
@@ -526,7 +529,7 @@ class Queries:
     def value_totals(self, db: Connection, site: int, dim: str, value: str, first: int, last: int) -> Row:
         """Every counter of one value summed over the range (0 without data)."""
         code = BY_KEY[dim].code
-        parts, params = self.parts(f"SELECT {_COUNTERS}", site, code, first, last, self._one_value(site, code, value))
+        parts, params = self.parts("", COUNTERS, site, code, first, last, self._one_value(site, code, value))
         row = db.execute(f"SELECT {self.total_sums} FROM ({parts}) AS p", params).fetchone()
         return dict(zip(COUNTERS, row, strict=True)) if row is not None else dict.fromkeys(COUNTERS, 0)
 
