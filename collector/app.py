@@ -107,13 +107,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> Ap
         spill_file = spill.claim(settings.data_dir)
         budget = SegmentBudget(store, sites, settings.segment_min_visitors, settings.flush_interval, clock)
         flusher = Flusher(
-            aggregator,
-            store,
-            settings.flush_interval,
-            spill_file,
-            metrics=figures,
-            written=budget.written,
-            max_rows=settings.flush_rows,
+            aggregator, store, settings.flush_interval, spill_file, metrics=figures, written=budget.written
         )
         figures.watch(flusher, state)
         spilled = flusher.restore_spilled()  # what the last stop could not write, written before anything new

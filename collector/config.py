@@ -56,8 +56,6 @@ OPTIONS: tuple[Option, ...] = (
                                           "address as for beacons: forwarded headers only from trusted proxies); "
                                           "empty means only admins' API tokens may."),
     Option("CRUMBLESS_FLUSH_INTERVAL", "5", "Seconds between writes of the in-memory counters to the database."),
-    Option("CRUMBLESS_FLUSH_ROWS", "50000", "Counter rows held in memory that start a write before the interval "
-                                           "is up, so that a flush's memory does not grow with the traffic."),
     Option("CRUMBLESS_RETENTION_DAYS", "0", "Local days of aggregate counters kept, today included; "
                                             "older daily and hourly rows are deleted once a day. "
                                             "`0` keeps them forever."),
@@ -100,7 +98,6 @@ class Settings:
     geo_source: str
     trusted_proxies: tuple[Network, ...]
     flush_interval: float
-    flush_rows: int
     max_values: int
     max_visitors: int
     max_body: int
@@ -265,7 +262,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         geo_source=get("CRUMBLESS_GEO_SOURCE"),
         trusted_proxies=parse_networks("CRUMBLESS_TRUSTED_PROXIES", get("CRUMBLESS_TRUSTED_PROXIES")),
         flush_interval=_float("CRUMBLESS_FLUSH_INTERVAL", get("CRUMBLESS_FLUSH_INTERVAL"), 0.05),
-        flush_rows=_int("CRUMBLESS_FLUSH_ROWS", get("CRUMBLESS_FLUSH_ROWS"), 1),
         max_values=_int("CRUMBLESS_MAX_VALUES", get("CRUMBLESS_MAX_VALUES"), 1, MAX_VALUES),
         max_visitors=_int("CRUMBLESS_MAX_VISITORS", get("CRUMBLESS_MAX_VISITORS"), 1),
         max_body=_int("CRUMBLESS_MAX_BODY", get("CRUMBLESS_MAX_BODY"), 256),

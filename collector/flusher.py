@@ -30,10 +30,6 @@ from collector.store import CounterWriter, StoreError
 
 log = logging.getLogger("crumbless.flush")
 
-CHECK_S = 0.25
-"""How often the flusher looks at how many rows it holds, between flushes."""
-FLUSH_ROWS = 50_000
-"""``CRUMBLESS_FLUSH_ROWS``'s default: some 17 MB of counter rows (~350 B each)."""
 STOP_BUDGET_S = 12.0
 """Seconds the final flush may try before it spills. A stop takes at most uvicorn's 10 s for open
 requests (``timeout_graceful_shutdown`` in ``collector/cli.py``), this, and a moment to write the
@@ -51,14 +47,10 @@ class Flusher:
         stop_budget: float = STOP_BUDGET_S,
         metrics: Metrics | None = None,
         written: Callable[[Batch], None] | None = None,
-        max_rows: int = FLUSH_ROWS,
     ) -> None:
         self.aggregator = aggregator
         self.store = store
         self.interval = interval
-        self.max_rows = max_rows
-        """Rows held that start a flush before its interval is up: what a flush holds stays the
-        same at any rate (at ~4,000 beacons/s of new visitors, 5 s were some 200,000 rows)."""
         self.spill = spill
         self.stop_budget = stop_budget
         self.metrics = Metrics() if metrics is None else metrics
@@ -123,20 +115,11 @@ class Flusher:
 
     async def run(self) -> None:
         while True:
-            due = time.monotonic() + self.interval
-            # Polled, not signalled: four looks a second cost less than one per hit on the ingest
-            # path, and the aggregator need not know there is a flusher.
-            while (left := due - time.monotonic()) > 0 and not self._full():  # noqa: ASYNC110
-                await asyncio.sleep(min(left, CHECK_S))
+            await asyncio.sleep(self.interval)
             # Shielded: a stop cancels this loop, and a write cancelled halfway could neither put
             # its batch back nor know whether SQLite committed it; ``final_flush`` awaits it instead.
             self._periodic = asyncio.ensure_future(self.flush())
             await asyncio.shield(self._periodic)
-
-    def _full(self) -> bool:
-        """Whether to flush before the interval is up: ``max_rows`` rows held, and the store took
-        the last batch (one that is failing is tried again at the interval, not in a loop)."""
-        return self.failures == 0 and self.aggregator.pending() >= self.max_rows
 
     async def final_flush(self) -> bool:
         """Write everything before the process ends, or keep it in the spill file; True if written.
