@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from collector.localtime import date_of, day_number
 
@@ -51,11 +52,14 @@ def split(first: int, last: int) -> Parts:
     return Parts(tuple(days), (whole_from, whole_to))
 
 
+@lru_cache(maxsize=256)
 def reads(first: int, last: int) -> Parts:
     """``split``, but a month the range covers most of is read as its month less the days it
     leaves out, since a month is the sum of its days: 30 days from the 3rd are a month's rows,
     less two days', and two days', instead of thirty days' (in a busy site's segment, 1,600 rows
-    each). Exact for any sum; ``Store.top``'s pruning needs parts that only add, so it uses ``split``."""
+    each). Exact for any sum; ``Store.top``'s pruning needs parts that only add, so it uses ``split``.
+    Kept for the ranges in use: one overview plans the same range for every list, and a filtered
+    list plans it twice (``Queries.cells_by_key``, then its read)."""
     parts = split(first, last)
     if first > last:
         return parts

@@ -393,8 +393,9 @@ class Queries:
         rather than a scan of every value of the run's days; otherwise each run is read as one
         range of the key and its rows are kept by the condition (many values: ``cells_by_key``)."""
         parts = reads(first, last)
-        added = ", ".join((head, *counters)) if head else ", ".join(counters)
-        taken = ", ".join(([head] if head else []) + [f"-{c} AS {c}" for c in counters])
+        heads = [head] if head else []
+        added = ", ".join([*heads, *counters])
+        taken = ", ".join([*heads, *(f"-{c} AS {c}" for c in counters)])
         queries: list[str] = []
         params: list[Any] = []
         runs = [("daily", "day", run, added) for run in parts.days]
